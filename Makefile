@@ -1,0 +1,77 @@
+# nyop — build, install, test, demo.
+#
+#   make demo     install what is missing, run the paper's example on a throwaway server
+#   make test     install what is missing, run the whole test suite
+#   make install  install the extension + the server-side Python into the local PostgreSQL
+#
+# On a fresh Debian/Ubuntu machine run these as root: missing system packages
+# (PostgreSQL server, plpython3, numpy for the server's Python) are installed with apt.
+
+SHELL        := /bin/bash
+PG_MAJOR     ?= 15
+PG_CONFIG    ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
+VERSION      := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" sql/nyop.control)
+# Where the server's Python finds our modules and sqlglot (see sql/src/000_bootstrap.sql).
+NYOP_LIB_DIR ?= /usr/local/lib/nyop/$(VERSION)
+PYTHON       ?= python3
+VENV         ?= .venv
+SQLGLOT_SPEC ?= sqlglot>=25,<31
+APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-numpy python3-venv
+
+SQL_SOURCES  := $(sort $(wildcard sql/src/*.sql))
+SQL_BUILD    := build/nyop--$(VERSION).sql
+
+.PHONY: all deps venv build install test demo bench clean
+
+all: build
+
+## System packages: only what is missing, only with apt, only when root.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "nyop: missing packages:$$missing (run as root or install them)"; exit 1; fi; \
+	  echo "nyop: installing$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing \
+	    || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+
+## The client package, its CLI and the test tools, in a virtualenv.
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+## One install script per version, concatenated from idempotent pieces.
+build: $(SQL_BUILD)
+$(SQL_BUILD): $(SQL_SOURCES) sql/nyop.control
+	mkdir -p build
+	{ echo "-- nyop $(VERSION): generated from sql/src/*.sql by make; do not edit"; \
+	  echo '\echo Use "CREATE EXTENSION nyop" to load this file. \quit'; \
+	  for f in $(SQL_SOURCES); do echo; echo "-- ---- $$f"; sed 's|@NYOP_LIB_DIR@|$(NYOP_LIB_DIR)|g' $$f; done; } > $@
+
+## Extension files into the server's share dir; our modules + sqlglot where the
+## server's Python looks (numpy comes from the distribution: python3-numpy).
+install: build venv
+	install -d $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension
+	install -m 644 sql/nyop.control $(SQL_BUILD) $(wildcard sql/nyop--*--*.sql) \
+	  $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension/
+	rm -rf $(DESTDIR)$(NYOP_LIB_DIR).tmp && install -d $(DESTDIR)$(NYOP_LIB_DIR).tmp
+	cp -r plpython/nyop_server $(DESTDIR)$(NYOP_LIB_DIR).tmp/
+	$(VENV)/bin/pip install -q --no-deps --no-compile --target $(DESTDIR)$(NYOP_LIB_DIR).tmp '$(SQLGLOT_SPEC)'
+	find $(DESTDIR)$(NYOP_LIB_DIR).tmp -name __pycache__ -prune -exec rm -rf {} +
+	chmod -R a+rX $(DESTDIR)$(NYOP_LIB_DIR).tmp
+	rm -rf $(DESTDIR)$(NYOP_LIB_DIR) && mv $(DESTDIR)$(NYOP_LIB_DIR).tmp $(DESTDIR)$(NYOP_LIB_DIR)
+
+test: deps install
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+demo: deps install
+	$(VENV)/bin/nyop-pg demo
+
+bench: deps install
+	$(VENV)/bin/nyop-pg bench $(BENCH_ARGS)
+
+clean:
+	rm -rf build

@@ -1,0 +1,84 @@
+"""Reading nyop's catalog and PostgreSQL's through SPI.
+
+The only module besides :mod:`edge` that talks to the server; it receives a
+:class:`Ctx` so that plans are prepared once per session and cached in GD.
+"""
+
+from __future__ import annotations
+
+from .errors import UndefinedObject
+
+
+class Ctx:
+    """plpy plus a per-session plan cache (GD) — what every handler works with."""
+
+    def __init__(self, plpy, GD):
+        self.plpy = plpy
+        self.GD = GD
+        self.plans = GD.setdefault("nyop_plans", {})
+        self.cache = GD.setdefault("nyop_cache", {})
+
+    def query(self, sql: str, types: tuple = (), args: tuple = ()):
+        """Run a prepared statement, preparing it once per session."""
+        plan = self.plans.get((sql, types))
+        if plan is None:
+            plan = self.plpy.prepare(sql, list(types))
+            self.plans[(sql, types)] = plan
+        return self.plpy.execute(plan, list(args))
+
+    def execute(self, sql: str):
+        """Run generated SQL (DDL, or a query whose text depends on the data model)."""
+        return self.plpy.execute(sql)
+
+
+OFFERING_SQL = """
+SELECT o.name, o.relation::oid AS relid, o.relation::text AS relation_sql, o.provider::text AS provider,
+       o.ask_price::float8 AS ask_price, o.reserve_price::float8 AS reserve_price,
+       o.key_columns, o.columns, o.last_updated,
+       extract(epoch FROM o.volatility)::float8 AS volatility_seconds,
+       o.comparison_group, o.utility, o.levels, o.registered_at::text AS registered_at
+FROM nyop.offerings o WHERE o.name = $1"""
+
+GROUP_SQL = "SELECT name FROM nyop.offerings WHERE comparison_group = $1 ORDER BY name"
+
+CRITERIA_SQL = """
+SELECT criterion, provider_weight::float8 AS provider_weight, tiers, pricing,
+       threshold::float8 AS threshold, min_level
+FROM nyop.criteria WHERE offering = $1 ORDER BY ordinal"""
+
+
+def offering(ctx: Ctx, name: str, required: bool = True):
+    rows = ctx.query(OFFERING_SQL, ("text",), (name,))
+    if not rows:
+        if required:
+            raise UndefinedObject("offering %r does not exist" % (name,),
+                                  hint="see SELECT name FROM nyop.offerings")
+        return None
+    return dict(rows[0])
+
+
+def group_members(ctx: Ctx, group: str) -> list:
+    return [r["name"] for r in ctx.query(GROUP_SQL, ("text",), (group,))]
+
+
+def criteria(ctx: Ctx, name: str) -> list:
+    return [dict(r) for r in ctx.query(CRITERIA_SQL, ("text",), (name,))]
+
+
+def resolve_offerings(ctx: Ctx, name: str) -> tuple:
+    """An offering name → ([it], is_group=False); a comparison group → (members, True)."""
+    off = offering(ctx, name, required=False)
+    if off is not None:
+        return [off], False
+    members = group_members(ctx, name)
+    if not members:
+        raise UndefinedObject("offering or comparison group %r does not exist" % (name,),
+                              hint="see SELECT name, comparison_group FROM nyop.offerings")
+    return [offering(ctx, m) for m in members], True
+
+
+def peers(ctx: Ctx, off: dict) -> list:
+    """The offerings sharing ``off``'s reference scale: its comparison group, or itself."""
+    if not off["comparison_group"]:
+        return [off]
+    return [offering(ctx, m) for m in group_members(ctx, off["comparison_group"])]

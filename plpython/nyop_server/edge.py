@@ -1,0 +1,160 @@
+"""The edge between PostgreSQL and nyop's Python: the only place that sees plpy.
+
+Each SQL function calls :func:`call` with a handler name and its arguments as
+one jsonb. The handler's result comes back as ``{"ok": …}``; a
+:class:`~nyop_server.errors.NyopError` or an SPI error comes back as
+``{"error": {"sqlstate", "message", "hint"}}``, which ``nyop._unwrap`` raises
+as a proper PostgreSQL error — so bad input never shows a Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from . import catalog, quality, registration
+from .catalog import Ctx
+from .errors import NyopError, InvalidParameter, InsufficientPrivilege, UndefinedTable
+
+HANDLERS = {}
+# Handlers reachable through the SECURITY DEFINER door: read-only, safe for anyone.
+DEFINER_SAFE = {"quality_of", "quote", "solve_mckp"}
+
+
+def handler(fn):
+    HANDLERS[fn.__name__] = fn
+    return fn
+
+
+def call(plpy, GD, name: str, args_json: str, definer: bool = False) -> str:
+    """Dispatch ``name`` with ``args`` (jsonb text); always returns an envelope."""
+    ctx = Ctx(plpy, GD)
+    try:
+        if name not in HANDLERS or (definer and name not in DEFINER_SAFE):
+            raise InsufficientPrivilege("nyop: no such entry point %r" % (name,))
+        args = json.loads(args_json) if args_json else {}
+        result = HANDLERS[name](ctx, **args)
+        return json.dumps({"ok": result}, allow_nan=False)
+    except NyopError as e:
+        return json.dumps({"error": e.as_dict()})
+    except plpy.SPIError as e:
+        return json.dumps({"error": {
+            "sqlstate": getattr(e, "sqlstate", None) or "XX000",
+            "message": str(e.args[0]) if e.args else str(e),
+            "hint": getattr(e, "hint", None), "detail": getattr(e, "detail", None)}})
+
+
+# -- registration (runs as the caller: SECURITY INVOKER) --------------------------
+
+COLUMNS_SQL = """
+SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
+               WHERE am.amname = 'btree' AND oc.opcdefault
+                 AND (oc.opcintype = a.atttypid OR oc.opcintype = (SELECT typbasetype FROM pg_catalog.pg_type WHERE oid = a.atttypid))
+              ) OR t.typcategory IN ('S', 'N', 'D', 'E', 'B') AS keyable
+FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
+
+RELATION_SQL = """
+SELECT c.relkind::text AS relkind, c.relowner::regrole::text AS owner, c.oid::regclass::text AS relation_sql,
+       has_table_privilege(c.oid, 'SELECT') AS readable
+FROM pg_catalog.pg_class c WHERE c.oid = $1"""
+
+
+def relation_facts(ctx: Ctx, relid: int) -> tuple:
+    rel = ctx.query(RELATION_SQL, ("oid",), (relid,))
+    if not rel:
+        raise UndefinedTable("relation with OID %s does not exist" % relid)
+    rel = dict(rel[0])
+    if rel["relkind"] not in ("r", "v", "m", "p", "f"):
+        raise InvalidParameter("%s is not a table or view" % rel["relation_sql"])
+    if not rel["readable"]:
+        raise InsufficientPrivilege("permission denied for %s: the provider must be able to read the "
+                                    "relation it sells" % rel["relation_sql"])
+    cols = ctx.query(COLUMNS_SQL, ("oid",), (relid,))
+    return rel, {r["name"]: r["type"] for r in cols}, {r["name"]: r["keyable"] for r in cols}
+
+
+UPSERT_OFFERING = """
+INSERT INTO nyop.offerings AS o (name, relation, provider, ask_price, reserve_price, key_columns, columns,
+    last_updated, volatility, comparison_group, utility, levels)
+VALUES ($1, $2::oid::regclass, $3::regrole, $4, $5, $6, $7, $8, make_interval(secs => $9), $10, $11, $12)
+ON CONFLICT (name) DO UPDATE SET relation = excluded.relation, provider = excluded.provider,
+    ask_price = excluded.ask_price, reserve_price = excluded.reserve_price, key_columns = excluded.key_columns,
+    columns = excluded.columns, last_updated = excluded.last_updated, volatility = excluded.volatility,
+    comparison_group = excluded.comparison_group, utility = excluded.utility, levels = excluded.levels,
+    registered_at = now()
+RETURNING (xmax <> 0) AS replaced"""
+
+
+@handler
+def register_offering(ctx, name, relid, ask_price, key_columns, last_updated=None, volatility_seconds=None,
+                      reserve_price=None, comparison_group=None, utility="sqrt", levels=10):
+    rel, columns, keyable = relation_facts(ctx, relid)
+    reg = registration.check_offering(name, columns, ask_price, reserve_price, key_columns, last_updated,
+                                      volatility_seconds, comparison_group, utility, levels, keyable)
+    rows = ctx.query(UPSERT_OFFERING,
+                     ("text", "oid", "text", "numeric", "numeric", "text[]", "text[]", "text", "float8",
+                      "text", "text", "int4"),
+                     (name, relid, rel["owner"], reg["ask_price"], reg["reserve_price"], key_columns,
+                      list(columns), last_updated, volatility_seconds, comparison_group, reg["utility"],
+                      reg["levels"]))
+    if rows[0]["replaced"]:
+        # Re-registering replaces the offering: criteria are set again against the new definition.
+        ctx.query("DELETE FROM nyop.criteria WHERE offering = $1", ("text",), (name,))
+    ctx.query("INSERT INTO nyop.offering_secrets (offering) VALUES ($1) ON CONFLICT DO NOTHING", ("text",), (name,))
+    ctx.cache.pop(("quality", name), None)
+    return {"offering": name, "replaced": bool(rows[0]["replaced"])}
+
+
+UPSERT_CRITERION = """
+INSERT INTO nyop.criteria (offering, criterion, provider_weight, tiers, pricing, threshold, min_level)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (offering, criterion) DO UPDATE SET provider_weight = excluded.provider_weight,
+    tiers = excluded.tiers, pricing = excluded.pricing, threshold = excluded.threshold,
+    min_level = excluded.min_level"""
+
+
+@handler
+def set_criterion(ctx, offering, criterion, provider_weight, tiers=None, pricing="score", threshold=0,
+                  min_level=1):
+    off = catalog.offering(ctx, offering)
+    c = registration.check_criterion(criterion, provider_weight, tiers, pricing, threshold, min_level,
+                                     off["levels"], off["last_updated"] is not None)
+    ctx.query(UPSERT_CRITERION, ("text", "text", "numeric", "text[]", "text", "numeric", "int4"),
+              (offering, criterion, c["provider_weight"], tiers, pricing, c["threshold"], c["min_level"]))
+    return {"offering": offering, "criterion": criterion}
+
+
+# -- quality (SECURITY DEFINER: buyers may see measures, never the rows) ------------
+
+def clock(ctx: Ctx) -> str:
+    return ctx.query("SELECT nyop.clock()::text AS now")[0]["now"]
+
+
+def parse_scope(scope, columns):
+    if scope is None or not str(scope).strip():
+        return None
+    from . import scope as scope_mod   # sqlglot is imported only when a scope is used
+    return scope_mod.parse_scope(scope, columns)
+
+
+def measure(ctx: Ctx, off: dict, ref_columns: int, scope_sql, now: str) -> dict:
+    """One set-based pass over the offering's relation (optionally scoped)."""
+    sql = quality.measure_sql(off["relation_sql"], off["columns"], off["last_updated"],
+                              off["volatility_seconds"], scope_sql)
+    row = ctx.query(sql, ("timestamptz",), (now,))[0]
+    n_measured = len(quality.measured_columns(off["columns"], off["last_updated"]))
+    return quality.assemble(row, len(off["columns"]), n_measured, ref_columns)
+
+
+def reference_column_count(peers: list) -> int:
+    return len(quality.reference_columns([p["columns"] for p in peers]))
+
+
+@handler
+def quality_of(ctx, offering, scope=None):
+    off = catalog.offering(ctx, offering)
+    scope_sql = parse_scope(scope, off["columns"])
+    peers = catalog.peers(ctx, off)
+    return measure(ctx, off, reference_column_count(peers), scope_sql, clock(ctx))

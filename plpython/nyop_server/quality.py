@@ -1,0 +1,64 @@
+"""Quality measures of MODEL.md §2, as one set-based SQL pass over the relation.
+
+:func:`measure_sql` writes the query; :func:`assemble` turns its single result
+row into the measures. No row ever reaches Python.
+"""
+
+from __future__ import annotations
+
+from .sqltext import ident
+
+NUM_NONNULLS_MAX_ARGS = 100   # FUNC_MAX_ARGS of a stock PostgreSQL build
+
+
+def measured_columns(columns: list, last_updated: str | None) -> list:
+    """Completeness counts every column of u except the last-updated one."""
+    return [c for c in columns if c != last_updated]
+
+
+def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
+                volatility_seconds: float | None, scope_sql: str | None) -> str:
+    """SELECT rows, nonnull, timeliness FROM relation [WHERE scope].
+
+    ``$1`` is "now" (timestamptz). Timeliness per row is
+    ``clamp(1 − (now − LU) / v, 0, 1)``; a NULL LU counts as not timely (0).
+    ``num_nonnulls`` takes at most 100 arguments, so wide relations are summed
+    in chunks.
+    """
+    cols = measured_columns(columns, last_updated)
+    chunks = [cols[i:i + NUM_NONNULLS_MAX_ARGS] for i in range(0, len(cols), NUM_NONNULLS_MAX_ARGS)]
+    nonnull = " + ".join("num_nonnulls(%s)" % ", ".join(ident(c) for c in ch) for ch in chunks) or "0"
+    if last_updated and volatility_seconds:
+        timely = ("avg(coalesce(least(1.0, greatest(0.0, 1.0 - extract(epoch FROM ($1::timestamptz - %s::timestamptz))"
+                  " / %r::float8)), 0.0))" % (ident(last_updated), float(volatility_seconds)))
+    else:
+        timely = "NULL::float8"
+    where = " WHERE %s" % scope_sql if scope_sql else ""
+    return ("SELECT count(*)::bigint AS rows, coalesce(sum(%s), 0)::bigint AS nonnull, %s::float8 AS timeliness"
+            " FROM %s%s" % (nonnull, timely, relation_sql, where))
+
+
+def assemble(row: dict, n_columns: int, n_measured: int, n_reference_columns: int) -> dict:
+    """The measures from the single result row of :func:`measure_sql`."""
+    rows = int(row["rows"])
+    cells = rows * n_measured
+    return {
+        "completeness": (row["nonnull"] / cells) if cells else None,
+        "timeliness": row["timeliness"],
+        "amount_of_data": (n_columns / n_reference_columns) if n_reference_columns else None,
+        "rows": rows,
+        "cells": cells,
+        "nonnull_cells": int(row["nonnull"]),
+        "columns": n_columns,
+    }
+
+
+def reference_columns(member_columns: list) -> list:
+    """X_ref: the union of the comparison group's columns, in first-seen order."""
+    seen, out = set(), []
+    for cols in member_columns:
+        for c in cols:
+            if c not in seen:
+                seen.add(c)
+                out.append(c)
+    return out

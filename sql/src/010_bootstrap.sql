@@ -1,0 +1,63 @@
+-- Plumbing shared by every function: loading the server-side Python, raising
+-- errors with their SQLSTATE, and the clock that `SET nyop.now` freezes.
+
+-- Puts our modules (and the sqlglot shipped with them) on the server Python's
+-- sys.path once per session and keeps the package in GD. The path is fixed at
+-- build time, never taken from a setting a user could change.
+CREATE FUNCTION nyop._load() RETURNS void
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
+import sys
+lib = '@NYOP_LIB_DIR@'
+if lib not in sys.path:
+    sys.path.insert(0, lib)
+try:
+    import nyop_server.edge as edge
+except ImportError as e:
+    plpy.error('nyop: the server-side Python modules cannot be imported: %s' % e,
+               hint='run "make install" (installs nyop_server, sqlglot into %s; numpy from python3-numpy)' % lib,
+               sqlstate='58P01')
+GD['nyop'] = edge
+$$;
+
+-- Turns the error envelope of an internal function into a proper PostgreSQL
+-- error (message, SQLSTATE, hint) -- no Python traceback reaches the client.
+CREATE FUNCTION nyop._unwrap(r jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF r ? 'error' THEN
+        RAISE EXCEPTION USING
+            MESSAGE = r->'error'->>'message',
+            ERRCODE = coalesce(r->'error'->>'sqlstate', '22023'),
+            HINT    = coalesce(r->'error'->>'hint', ''),
+            DETAIL  = coalesce(r->'error'->>'detail', '');
+    END IF;
+    RETURN r->'ok';
+END
+$$;
+
+-- "now" for timeliness and delays: `SET nyop.now = '2017-05-07 17:00+00'` freezes it
+-- (tests, demos, back-testing); unset, the transaction time.
+-- No SET search_path here on purpose: a SET clause stops PostgreSQL from inlining
+-- the function into the tailored views; the body is fully schema-qualified instead.
+CREATE FUNCTION nyop.clock() RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(NULLIF(pg_catalog.current_setting('nyop.now', true), '')::pg_catalog.timestamptz,
+                    pg_catalog.now())
+$$;
+
+-- The two doors into nyop's Python. `_call` runs with the caller's rights;
+-- `_call_definer` runs with the extension owner's and accepts only the handlers
+-- that are safe for anyone (measures, quotes, the bare solver): see edge.DEFINER_SAFE.
+CREATE FUNCTION nyop._call(handler text, payload jsonb) RETURNS jsonb
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
+if 'nyop' not in GD:
+    plpy.execute('SELECT nyop._load()')
+return GD['nyop'].call(plpy, GD, handler, payload)
+$$;
+
+CREATE FUNCTION nyop._call_definer(handler text, payload jsonb) RETURNS jsonb
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if 'nyop' not in GD:
+    plpy.execute('SELECT nyop._load()')
+return GD['nyop'].call(plpy, GD, handler, payload, definer=True)
+$$;
