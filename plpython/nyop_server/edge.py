@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 
-from . import catalog, quality, registration
+from . import catalog, mckp, model, pricing, quality, registration
 from .catalog import Ctx
 from .errors import NyopError, InvalidParameter, InsufficientPrivilege, UndefinedTable
 
@@ -158,3 +158,108 @@ def quality_of(ctx, offering, scope=None):
     scope_sql = parse_scope(scope, off["columns"])
     peers = catalog.peers(ctx, off)
     return measure(ctx, off, reference_column_count(peers), scope_sql, clock(ctx))
+
+
+# -- quotes (SECURITY DEFINER: a buyer learns prices and levels, never rows) --------
+
+def cache_ttl(ctx: Ctx) -> float:
+    """nyop.quality_cache_ttl (seconds, default 60; 0 = always measure afresh)."""
+    raw = ctx.query("SELECT current_setting('nyop.quality_cache_ttl', true) AS v")[0]["v"]
+    try:
+        return max(0.0, float(raw)) if raw not in (None, "") else 60.0
+    except ValueError:
+        raise InvalidParameter("nyop.quality_cache_ttl must be a number of seconds, got %r" % raw)
+
+
+def measures_for(ctx: Ctx, peers: list, scope, now: str, ttl: float) -> dict:
+    """Measured quality of every peer (scoped if a scope is given): {name: measures or error}.
+
+    Unscoped measures are cached per session for ``ttl`` seconds of wall time and
+    of "now", so staleness is bounded by the TTL (timeliness by TTL / volatility).
+    """
+    import time
+    n_ref = reference_column_count(peers)
+    out = {}
+    for p in peers:
+        try:
+            scope_sql = parse_scope(scope, p["columns"])
+        except NyopError as e:
+            out[p["name"]] = e
+            continue
+        key = ("quality", p["name"])
+        hit = ctx.cache.get(key) if scope_sql is None and ttl > 0 else None
+        now_epoch = ctx.query("SELECT extract(epoch FROM $1::timestamptz)::float8 AS e",
+                              ("text",), (now,))[0]["e"]
+        if hit and hit[0] == p["registered_at"] and time.monotonic() - hit[1] <= ttl \
+                and abs(now_epoch - hit[2]) <= ttl:
+            out[p["name"]] = hit[3]
+            continue
+        m = measure(ctx, p, n_ref, scope_sql, now)
+        if scope_sql is None:
+            ctx.cache[key] = (p["registered_at"], time.monotonic(), now_epoch, m)
+        out[p["name"]] = m
+    return out
+
+
+def reference_scores(measures: dict) -> dict:
+    """s_ref per measured criterion: the best score over the group (own score when alone)."""
+    ref = {}
+    for m in measures.values():
+        if isinstance(m, Exception):
+            continue
+        for k in model.MEASURED:
+            if m.get(k) is not None:
+                ref[k] = max(ref.get(k, 0.0), m[k])
+    return ref
+
+
+@handler
+def quote(ctx, offering, bid, preferences, columns=None, scope=None, solver="exact", fresh=False):
+    bid = pricing.check_bid(bid)
+    solver = pricing.check_solver(solver)
+    members, is_group = catalog.resolve_offerings(ctx, offering)
+    peers = members if is_group else catalog.peers(ctx, members[0])
+    crits = {m["name"]: catalog.criteria(ctx, m["name"]) for m in members}
+    known = []
+    for rows in crits.values():
+        known += [r["criterion"] for r in rows if r["criterion"] not in known]
+    omega = model.normalise_preferences(preferences, known)
+    now = clock(ctx)
+    measures = measures_for(ctx, peers, scope, now, 0.0 if fresh else cache_ttl(ctx))
+    reference = reference_scores(measures)
+    n_ref = reference_column_count(peers)
+    quotes, first_error = [], None
+    for m in members:
+        meas = measures[m["name"]]
+        if isinstance(meas, Exception):
+            if not is_group:
+                raise meas
+            first_error = first_error or meas
+            quotes.append({"offering": m["name"], "accepted": False, "reason": meas.message})
+            continue
+        wanted = pricing.check_columns(columns, m["columns"]) if not is_group else \
+            [c for c in (columns or []) if c in m["columns"]]
+        if meas["rows"] == 0:
+            quotes.append({"offering": m["name"], "accepted": False, "solver": solver, "bid": bid,
+                           "full_quality": False, "reason": "the scope selects no rows"})
+            continue
+        q = pricing.quote_offering(m, crits[m["name"]], meas, reference, omega, bid, wanted, solver, n_ref)
+        q["quality"] = {k: meas[k] for k in ("completeness", "timeliness", "amount_of_data", "rows")}
+        quotes.append(q)
+    if is_group and first_error and not any(q.get("accepted") for q in quotes) \
+            and all("solver" not in q for q in quotes):
+        raise first_error
+    if not is_group:
+        return quotes[0]
+    best = pricing.best_of(quotes)
+    best["group"] = offering
+    return best
+
+
+@handler
+def solve_mckp(ctx, weights, profits, capacity, method="exact"):
+    if method not in ("exact", "greedy"):
+        raise InvalidParameter("method must be 'exact' or 'greedy', got %r" % (method,))
+    sol = mckp.solve(weights, profits, capacity, method=method)
+    return {"choice": [int(j) + 1 for j in sol.choice], "profit": float(sol.profit),
+            "weight": float(sol.weight), "optimal": bool(sol.optimal), "gap": float(sol.gap)}

@@ -467,7 +467,7 @@ def solve_greedy(weights, profits, capacity):
             continue
         dw = np.diff(w)
         dp = np.diff(p)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             e = dp / dw
         z = dw == 0
         if z.any():

@@ -1,0 +1,171 @@
+"""A quote: the MCKPP of MODEL.md §5 for one offering (or the best of a
+comparison group), and the tailored product it buys (MODEL.md §7).
+
+Plain Python over numbers the edge has fetched: the offering's row, its
+criteria, its measured quality and the reference scores of its group.
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import mckp
+from .errors import InvalidParameter, UndefinedColumn
+from .model import Criterion, MEASURED, build_classes, parse_utility
+
+SOLVERS = ("exact", "greedy")
+
+
+def check_bid(bid) -> float:
+    if bid is None or isinstance(bid, bool) or not isinstance(bid, (int, float)):
+        raise InvalidParameter("bid must be a number, got %r" % (bid,))
+    b = float(bid)
+    if math.isnan(b) or math.isinf(b) or b <= 0:
+        raise InvalidParameter("bid must be a finite number > 0, got %s" % (bid,))
+    return b
+
+
+def check_solver(solver) -> str:
+    if solver not in SOLVERS:
+        raise InvalidParameter("solver must be 'exact' or 'greedy', got %r" % (solver,))
+    return solver
+
+
+def check_columns(wanted, columns: list) -> list:
+    """Z: the buyer's wanted columns, most wanted first — known, distinct columns only."""
+    if wanted is None:
+        return []
+    if not isinstance(wanted, list):
+        raise InvalidParameter("columns must be an array of column names")
+    seen = set()
+    for c in wanted:
+        if not isinstance(c, str) or c not in columns:
+            raise UndefinedColumn("column %r is not offered" % (c,), hint="offered: %s" % ", ".join(columns))
+        if c in seen:
+            raise InvalidParameter("column %r is listed twice in columns" % (c,))
+        seen.add(c)
+    return list(wanted)
+
+
+def format_interval(seconds: float) -> str:
+    """Seconds as PostgreSQL prints an interval of hours: '08:38:24' (hours unbounded)."""
+    us = int(round(seconds * 1e6))
+    s, us = divmod(us, 1_000_000)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    out = "%02d:%02d:%02d" % (h, m, s)
+    return out + (".%06d" % us).rstrip("0") if us else out
+
+
+def criteria_of(rows: list) -> list:
+    return [Criterion(name=r["criterion"], kappa=r["provider_weight"], pricing=r["pricing"],
+                      threshold=r["threshold"], min_level=r["min_level"], tiers=r["tiers"])
+            for r in rows]
+
+
+def project(off: dict, n: int, wanted: list) -> list:
+    """y_t = n columns: the buyer's order Z first, then the provider's; keys always kept."""
+    order = list(wanted) + [c for c in off["columns"] if c not in wanted]
+    keys = off["key_columns"]
+    chosen = set(keys)
+    for c in order:
+        if len(chosen) >= n:
+            break
+        chosen.add(c)
+    return [c for c in order if c in chosen]
+
+
+def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, omega: dict,
+                   bid: float, wanted: list, solver: str, n_reference_columns: int) -> dict:
+    """The quote of one offering for a bid: accepted or not, levels, price, product."""
+    utility = parse_utility(off["utility"])
+    P = off["reserve_price"]
+    m = off["levels"]
+    crits = build_classes(criteria_of(crit_rows), P, utility, m, measured, reference)
+    q = {"offering": off["name"], "solver": solver, "bid": bid, "accepted": False, "full_quality": False}
+    if not crits:
+        q["reason"] = "offering %s has no quality criteria to price" % off["name"]
+        return q
+    empty = [c.name for c in crits if not c.levels]
+    if empty:
+        q["reason"] = ("offering %s cannot deliver %s at the minimum level" % (off["name"], ", ".join(empty)))
+        return q
+    weights = [c.prices for c in crits]
+    profits = [[omega.get(c.name, 0.0) * l for l in c.levels] for c in crits]
+    min_cost = sum(w[0] for w in weights)
+    if bid >= P:
+        choice = [len(c.levels) - 1 for c in crits]
+        q.update(full_quality=True, optimal=True, gap=0.0)
+        trace = []
+    elif bid < min_cost:
+        q.update(reason="bid %s is below the cheapest admissible version" % _num(bid), minimum_bid=min_cost)
+        return q
+    else:
+        sol = mckp.solve(weights, profits, bid, method=solver)
+        choice = sol.choice
+        q.update(optimal=bool(sol.optimal), gap=float(sol.gap))
+        trace = [{"criterion": crits[i].name, "level": _level(crits[i], j), "residual": cbar}
+                 for (i, j, cbar) in sol.steps]
+    q["accepted"] = True
+    levels, cost, total_utility = {}, 0.0, 0.0
+    for c, j in zip(crits, choice):
+        u = omega.get(c.name, 0.0) * c.levels[j]
+        entry = {"level": _level(c, j), "utility": u, "price": c.prices[j]}
+        if c.contractual:
+            tier = c.tier_of[j]
+            entry["tier"] = tier
+            entry["terms"] = c.tiers[tier - 1] if tier >= 1 else None
+        else:
+            entry["score"] = c.scores[j]
+        levels[c.name] = entry
+        cost += c.prices[j]
+        total_utility += u
+    q.update(utility=total_utility, cost=cost, residual=bid - cost, levels=levels)
+    if trace:
+        q["trace"] = trace
+    q.update(product(off, levels, measured, reference, wanted, n_reference_columns))
+    return q
+
+
+def product(off: dict, levels: dict, measured: dict, reference: dict, wanted: list,
+            n_reference_columns: int) -> dict:
+    """MODEL.md §7: the columns, delay and completeness target the quote buys."""
+    ncols = len(off["columns"])
+    if "amount_of_data" in levels:
+        share = levels["amount_of_data"]["score"] * (reference.get("amount_of_data") or 1.0)
+        n = min(ncols, math.ceil(share * n_reference_columns - 1e-9))
+    else:
+        n = ncols
+    delay = 0.0
+    if "timeliness" in levels and off["volatility_seconds"]:
+        delay = max(0.0, (1.0 - levels["timeliness"]["score"]) * off["volatility_seconds"])
+    own_c = measured.get("completeness")
+    target = own_c
+    if "completeness" in levels and own_c is not None:
+        target = min(own_c, levels["completeness"]["score"] * (reference.get("completeness") or own_c))
+    return {"columns": project(off, n, wanted), "delay": format_interval(delay), "delay_seconds": delay,
+            "completeness_target": target}
+
+
+def _level(c: Criterion, j: int):
+    lv = c.levels[j]
+    return int(lv) if float(lv).is_integer() else lv
+
+
+def _num(x: float) -> str:
+    return ("%.2f" % x).rstrip("0").rstrip(".")
+
+
+def best_of(quotes: list) -> dict:
+    """The best quote of a comparison group: accepted first, then utility, then cheaper."""
+    ranked = sorted(quotes, key=lambda q: (not q["accepted"], -q.get("utility", 0.0),
+                                           q.get("cost", math.inf), q["offering"]))
+    best = dict(ranked[0])
+    best["alternatives"] = [{k: q[k] for k in ("offering", "accepted", "utility", "cost", "reason",
+                                               "minimum_bid") if k in q}
+                            for q in ranked[1:]]
+    if not best["accepted"]:
+        mins = [q["minimum_bid"] for q in quotes if "minimum_bid" in q]
+        if mins:
+            best["minimum_bid"] = min(mins)
+    return best
