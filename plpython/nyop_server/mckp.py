@@ -566,13 +566,50 @@ def _merge(fw, fp, fd, cw, cp, cd, wmax, dmax, budget):
     return W, P, D[o], par[o], item[o]
 
 
+def _frontier(items, start, wmax, dmax, max_frontier):
+    """Pareto frontier of the classes in ``items``, merged one by one.
+
+    ``start`` is the initial state ``(w, p, d)``; after merging stage ``s``
+    states must satisfy ``w <= wmax[s]`` and ``d < dmax``.  Returns
+    ``(fw, fp, fd, trace)``, or ``(None, min_live_deficit)`` when the cap is
+    hit (the live states then certify the bound, see :func:`_dp`).
+    """
+    fw = np.array([start[0]])
+    fp = np.array([start[1]])
+    fd = np.array([start[2]])
+    trace = []
+    budget = max(8 * max_frontier, _OUTER_LIMIT)
+    for s, (_, _, cw, cp, cd) in enumerate(items):
+        res = _merge(fw, fp, fd, cw, cp, cd, wmax[s], dmax, budget)
+        if res is None or res[0].shape[0] > max_frontier:
+            return None, float(fd.min())
+        fw, fp, fd, par, item = res
+        if fw.shape[0] == 0:
+            return fw, fp, fd, trace
+        trace.append((par, item))
+    return fw, fp, fd, trace
+
+
+def _backtrack(cols, items, trace, b):
+    for s in range(len(trace) - 1, -1, -1):
+        par, item = trace[s]
+        cols[items[s][0]] = items[s][1][item[b]]
+        b = int(par[b])
+
+
 def _dp(pk, D, dmax, limit, max_frontier):
     """Best choice among those with total deficit ``< dmax`` (exact for that set).
 
     Only items with ``D < dmax`` take part; classes left with one item are
-    fixed.  Returns ``(cols, profit, capped, min_live_deficit)``; ``cols`` is
-    None when no such choice fits.  The deficit test is monotone (deficits
-    are >= 0), so pruning partial states on it loses nothing in the set.
+    fixed.  The free classes are split into two halves (meet in the middle):
+    each half gets its own Pareto frontier (pruned on deficit and on the
+    lightest completion), and the halves are joined with one binary search
+    per state -- along a frontier profit increases with weight, so the best
+    partner of a state is the heaviest one that still fits.  This is exact
+    for the set: a choice with deficit ``< dmax`` has both half-deficits
+    ``< dmax``, and a Pareto state dominating a half never has a larger
+    deficit.  Returns ``(cols, profit, capped, min_live_deficit)``; ``cols``
+    is None when no such choice fits.
     """
     W, P = pk.W, pk.P
     keep = pk.valid & (D < dmax)
@@ -599,31 +636,39 @@ def _dp(pk, D, dmax, limit, max_frontier):
     for i in free.tolist():
         c = np.flatnonzero(keep[i])
         items.append((i, c, W[i, c], P[i, c], D[i, c]))
-    # lightest weight still to come after each stage (rows sorted by weight)
-    minw = np.array([float(it[2][0]) for it in items])
-    rest = np.cumsum(minw[::-1])[::-1]
-    rest = np.append(rest[1:], 0.0)
-    fw = np.array([fw0])
-    fp = np.array([fp0])
-    fd = np.array([fd0])
-    trace = []
-    budget = max(8 * max_frontier, _OUTER_LIMIT)
-    for s, (i, c, cw, cp, cd) in enumerate(items):
-        res = _merge(fw, fp, fd, cw, cp, cd, limit - rest[s], dmax, budget)
-        if res is None or res[0].shape[0] > max_frontier:
-            return None, -np.inf, True, float(fd.min())
-        fw, fp, fd, par, item = res
-        if fw.shape[0] == 0:
-            return None, -np.inf, False, 0.0
-        trace.append((par, item))
-    b = int(fp.argmax())
-    profit = float(fp[b])
+    A, B = items[0::2], items[1::2]
+    # lightest weight of each class (rows are sorted by weight)
+    minA = np.array([float(it[2][0]) for it in A])
+    minB = np.array([float(it[2][0]) for it in B])
+    sumA, sumB = float(minA.sum()), float(minB.sum())
+    # after stage s a state must leave room for the lightest rest of its half
+    # and for the lightest choice of the other half (+ the fixed classes)
+    restA = np.append(np.cumsum(minA[::-1])[::-1][1:], 0.0)
+    restB = np.append(np.cumsum(minB[::-1])[::-1][1:], 0.0)
+    ra = _frontier(A, (fw0, fp0, fd0), limit - sumB - restA, dmax, max_frontier)
+    if ra[0] is None:
+        return None, -np.inf, True, ra[1]
+    aw, ap, ad, atrace = ra
+    if aw.shape[0] == 0:
+        return None, -np.inf, False, 0.0
+    rb = _frontier(B, (0.0, 0.0, 0.0), limit - float(aw[0]) - restB, dmax - float(ad.min()),
+                   max_frontier)
+    if rb[0] is None:
+        return None, -np.inf, True, float(ad.min()) + rb[1]
+    bw, bp, bd, btrace = rb
+    if bw.shape[0] == 0:
+        return None, -np.inf, False, 0.0
+    pos = np.searchsorted(aw, limit - bw, side="right") - 1
+    ok = pos >= 0
+    if not ok.any():
+        return None, -np.inf, False, 0.0
+    tot = np.where(ok, bp + ap[np.maximum(pos, 0)], -np.inf)
+    jb = int(tot.argmax())
+    ja = int(pos[jb])
     cols = fcols.copy()
-    for s in range(len(items) - 1, -1, -1):
-        par, item = trace[s]
-        cols[items[s][0]] = items[s][1][item[b]]
-        b = int(par[b])
-    return cols, profit, False, 0.0
+    _backtrack(cols, A, atrace, ja)
+    _backtrack(cols, B, btrace, jb)
+    return cols, float(tot[jb]), False, 0.0
 
 
 def _solve_packed(pk, limit, max_frontier):
