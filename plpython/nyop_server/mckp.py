@@ -79,6 +79,10 @@ _TINY_PRODUCT = 5000
 # Above this many outer-product candidates a merge stage works item by item
 # (bounded memory) instead of materialising the whole frontier x items grid.
 _OUTER_LIMIT = 1 << 16
+# Deficit-threshold schedule of the exact search (see _solve_packed): start at
+# this fraction of the initial gap, grow by this factor per round.
+_T_START = 1.0 / 16.0
+_T_GROW = 4.0
 
 
 class Infeasible(NyopError):
@@ -214,34 +218,47 @@ def validate(weights, profits, capacity):
         raise InvalidParameter("profits is empty: need at least one class")
     if len(wr) != len(pr):
         raise InvalidParameter("weights has %d classes but profits has %d" % (len(wr), len(pr)))
+    lw = [w.shape[0] for w in wr]
+    if lw == [p.shape[0] for p in pr] and min(lw) > 0:
+        # fast path (the common case): one vectorised check of everything
+        allw = np.concatenate(wr)
+        allp = np.concatenate(pr)
+        if np.isfinite(allw).all() and np.isfinite(allp).all() and not (allw < 0).any():
+            return wr, pr, cap
     out_w, out_p = [], []
     for i, (w, p) in enumerate(zip(wr, pr)):
-        if w.shape[0] != p.shape[0]:
-            raise InvalidParameter("class %d has %d weights but %d profits"
-                                   % (i, w.shape[0], p.shape[0]))
-        wn, pn = np.isnan(w), np.isnan(p)
-        if wn.any() or pn.any():
-            if not np.array_equal(wn, pn):
-                j = int(np.flatnonzero(wn != pn)[0])
-                raise InvalidParameter("class %d item %d: NaN/missing %s but not in %s"
-                                       % (i, j, *(("weight", "profit") if wn[j] else
-                                                  ("profit", "weight"))))
-            k = int(np.argmax(wn)) if wn.any() else w.shape[0]
-            if wn[k:].all():
-                w, p = w[:k], p[:k]
-            else:
-                raise InvalidParameter("class %d: NaN/missing values are only allowed as "
-                                       "trailing padding" % i)
-        if w.shape[0] == 0:
-            raise InvalidParameter("class %d has no items" % i)
-        if not (np.isfinite(w).all() and np.isfinite(p).all()):
-            raise InvalidParameter("class %d contains an infinite weight or profit" % i)
-        if (w < 0).any():
-            j = int(np.flatnonzero(w < 0)[0])
-            raise InvalidParameter("class %d item %d has a negative weight %r" % (i, j, float(w[j])))
+        w, p = _check_class(i, w, p)
         out_w.append(w)
         out_p.append(p)
     return out_w, out_p, cap
+
+
+def _check_class(i, w, p):
+    """Checks of one class; strips trailing NaN padding; raises on bad data."""
+    if w.shape[0] != p.shape[0]:
+        raise InvalidParameter("class %d has %d weights but %d profits"
+                               % (i, w.shape[0], p.shape[0]))
+    wn, pn = np.isnan(w), np.isnan(p)
+    if wn.any() or pn.any():
+        if not np.array_equal(wn, pn):
+            j = int(np.flatnonzero(wn != pn)[0])
+            raise InvalidParameter("class %d item %d: NaN/missing %s but not in %s"
+                                   % ((i, j) + (("weight", "profit") if wn[j] else
+                                                ("profit", "weight"))))
+        k = int(np.argmax(wn))
+        if wn[k:].all():
+            w, p = w[:k], p[:k]
+        else:
+            raise InvalidParameter("class %d: NaN/missing values are only allowed as "
+                                   "trailing padding" % i)
+    if w.shape[0] == 0:
+        raise InvalidParameter("class %d has no items" % i)
+    if not (np.isfinite(w).all() and np.isfinite(p).all()):
+        raise InvalidParameter("class %d contains an infinite weight or profit" % i)
+    if (w < 0).any():
+        j = int(np.flatnonzero(w < 0)[0])
+        raise InvalidParameter("class %d item %d has a negative weight %r" % (i, j, float(w[j])))
+    return w, p
 
 
 def _check_feasible(ws, cap):
@@ -708,7 +725,7 @@ def _solve_packed(pk, limit, max_frontier):
     UB = min(UB, lam * limit + float(rmax.sum()))
     D = rmax[:, None] - R          # >= 0, +inf on padding
     tol = _ptol(UB)
-    t = (UB - LB) / 16.0
+    t = (UB - LB) * _T_START
     while True:
         gap = UB - LB
         if gap <= tol:
@@ -722,7 +739,7 @@ def _solve_packed(pk, limit, max_frontier):
             best, LB = cols, profit
         if full or LB >= UB - dmax - tol:
             return best, True, UB
-        t *= 4.0
+        t *= _T_GROW
 
 
 def solve_exact(weights, profits, capacity, max_frontier=200_000):

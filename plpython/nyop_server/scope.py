@@ -81,6 +81,7 @@ exception are converted to ``InvalidParameter``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import namedtuple
 from typing import Iterable
@@ -284,15 +285,36 @@ _REFUSED_SYNTAX = [
     ("BitwiseLeftShift", "bitwise operators (<<) are not allowed"),
     ("BitwiseRightShift", "bitwise operators (>>) are not allowed"),
     ("IntervalSpan", "interval qualifiers (YEAR TO MONTH) are not allowed"),
+    ("Pow", "the ^ operator is not allowed"),
+    ("Sqrt", "the |/ operator is not allowed"),
+    ("Cbrt", "the ||/ operator is not allowed"),
 ]
 _REFUSED_SYNTAX = [(getattr(exp, n), m) for n, m in _REFUSED_SYNTAX if hasattr(exp, n)]
+#: sqlglot models some operator syntax as functions (``a ^ b`` -> Pow,
+#: ``x COLLATE c`` -> Collate, ``ARRAY[..]`` -> Array, ``->>`` -> JSON...);
+#: these are unsupported syntax (22023), not function calls.  A buyer who
+#: *spells* such a function (``power(x, 2)``) is caught by the token check.
+_OPERATOR_FUNC_CLASSES = tuple(c for c, _ in _REFUSED_SYNTAX if issubclass(c, exp.Func))
+
+#: Token types that, as the first token, start a statement rather than a
+#: predicate.  Only keywords PostgreSQL reserves (a column of that name must be
+#: double-quoted anyway); other statements are recognised after parsing.
+_STATEMENT_START_TOKENS = frozenset({
+    "SELECT", "CREATE", "GRANT", "TABLE", "WITH", "ANALYZE", "VALUES",
+})
+#: Token types after which sqlglot's tokenizer swallows the rest of the text
+#: into one opaque token (CALL, DO, EXPLAIN, VACUUM, SHOW, EXECUTE, ...).
+_COMMAND_TOKENS = frozenset(t.name for t in _DIALECT.tokenizer_class.COMMANDS) | {"COMMAND"}
 
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
 
 _BOOL, _ANY, _VALUE, _NULL = "boolean", "any", "value", "null"
-_R = namedtuple("_R", "sql kind atomic")
+#: rendered fragment: SQL text, what it may evaluate to, and its binding level
+#: (used to decide where parentheses are needed)
+_R = namedtuple("_R", "sql kind prec")
+_ATOM, _ARITH, _PRED, _NOT, _AND, _OR = range(6)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -331,8 +353,13 @@ def _quote_string(value: str) -> str:
 
 
 def _wrap(r: _R) -> str:
-    """An operand: parenthesised unless atomic."""
-    return r.sql if r.atomic else "(" + r.sql + ")"
+    """An operand of an operator: parenthesised unless atomic.
+
+    Only operands of AND/OR go unparenthesised (see ``_Renderer.connector``):
+    every other operator gets explicit parentheses around any compound
+    operand, so PostgreSQL's precedence rules never matter.
+    """
+    return r.sql if r.prec == _ATOM else "(" + r.sql + ")"
 
 
 def _unparen(node):
@@ -445,6 +472,15 @@ def _check_tokens(text: str, tokens) -> None:
         if tok.token_type == TokenType.SEMICOLON:
             raise InsufficientPrivilege(
                 "scope: ';' is not allowed (a scope is one predicate, not statements)")
+    # sqlglot swallows the rest of the text after a command keyword (CALL,
+    # EXPLAIN, VACUUM, DO, ...) into one opaque token: refuse it outright.
+    first = tokens[0]
+    for tok in tokens:
+        if tok.token_type.name in _COMMAND_TOKENS or (
+                tok is first and first.token_type.name in _STATEMENT_START_TOKENS):
+            raise InsufficientPrivilege(
+                f"scope: {_short(tok.text.upper(), 30)} statements are not allowed "
+                "(a scope is one predicate; double-quote column names that are SQL keywords)")
 
     for i, tok in enumerate(tokens[:-1]):
         nxt = tokens[i + 1]
@@ -470,6 +506,7 @@ def _check_tokens(text: str, tokens) -> None:
             raise _function_refused(_short(name, 63))
 
     depth = max_depth = 0
+    case_depth = unary_run = 0
     covered_to = 0
     prev = None
     for tok in tokens:
@@ -500,6 +537,22 @@ def _check_tokens(text: str, tokens) -> None:
                     f"scope: nested too deeply (more than {MAX_PAREN_DEPTH} parentheses)")
         elif tok.token_type == TokenType.R_PAREN:
             depth -= 1
+        # bound the parser's recursion: CASE nesting and runs of prefix
+        # operators (NOT NOT ..., - - ...) recurse like parentheses do
+        if tok.token_type == TokenType.CASE:
+            case_depth += 1
+            if case_depth > MAX_PAREN_DEPTH:
+                raise InvalidParameter(
+                    f"scope: nested too deeply (more than {MAX_PAREN_DEPTH} CASE levels)")
+        elif tok.token_type == TokenType.END:
+            case_depth -= 1
+        if tok.token_type in (TokenType.NOT, TokenType.DASH, TokenType.PLUS):
+            unary_run += 1
+            if unary_run > MAX_PAREN_DEPTH:
+                raise InvalidParameter(
+                    "scope: nested too deeply (too many consecutive NOT/+/- operators)")
+        else:
+            unary_run = 0
         prev = tok
     tail = text[covered_to:]
     if any(ch not in _WHITESPACE for ch in tail):
@@ -522,13 +575,29 @@ def _clean(err) -> str:
         first = errors[0]
         desc = first.get("description") or "invalid syntax"
         col = first.get("col")
-        if col:
-            return _ANSI_RE.sub("", f"{desc} (near column {col})")
-        return _ANSI_RE.sub("", str(desc))
-    return _ANSI_RE.sub("", str(err)).split("\n")[0]
+        text = f"{desc} (near column {col})" if col else str(desc)
+    else:
+        text = str(err).split("\n")[0]
+    text = _ANSI_RE.sub("", text)
+    # "<class 'sqlglot.expressions.core.And'>" -> "And"
+    return re.sub(r"<class '(?:[\w.]*\.)?(\w+)'>", r"\1", text)
+
+
+class _Mute(logging.Filter):
+    """Drops sqlglot's "falling back to parsing as a Command" warnings while we
+    parse buyer text (they would copy the untrusted text into the server log;
+    the statement is refused anyway)."""
+
+    def filter(self, record):  # pragma: no cover - trivial
+        return False
+
+
+_SQLGLOT_LOGGER = logging.getLogger("sqlglot")
 
 
 def _parse(text: str, tokens):
+    mute = _Mute()
+    _SQLGLOT_LOGGER.addFilter(mute)
     try:
         trees = _DIALECT.parser().parse(tokens, text)
     except (ParseError, TokenError) as e:
@@ -540,6 +609,8 @@ def _parse(text: str, tokens):
     except Exception as e:
         raise InvalidParameter(
             f"scope: could not parse ({type(e).__name__})") from None
+    finally:
+        _SQLGLOT_LOGGER.removeFilter(mute)
     trees = [t for t in trees if t is not None]
     if not trees:
         raise InvalidParameter("scope: empty predicate")
@@ -601,6 +672,8 @@ def _check_capabilities(tree) -> None:
                     f"scope: cast to {_type_label(node.args.get('to'))} is not allowed "
                     f"(allowed types: {_ALLOWED_TYPES_TEXT})")
         if isinstance(node, exp.Func) and not isinstance(node, exp.Cast):
+            if isinstance(node, _OPERATOR_FUNC_CLASSES):
+                continue  # operator syntax: refused later (22023)
             if isinstance(node, exp.Anonymous) and _fold(node.name) == "row":
                 continue  # row constructor: unsupported syntax, refused later (22023)
             if isinstance(node, exp.If) and not isinstance(node.parent, exp.Case):
@@ -613,7 +686,8 @@ def _check_capabilities(tree) -> None:
 
 
 def _statement_label(node) -> str:
-    label = getattr(node, "key", None) or type(node).__name__
+    label = {"truncatetable": "truncate", "transaction": "begin"}.get(
+        getattr(node, "key", ""), getattr(node, "key", None) or type(node).__name__)
     if isinstance(node, exp.Command):
         label = str(node.this or label)
     return _short(str(label).upper(), 30)
@@ -684,9 +758,9 @@ class _Renderer:
             return self.literal(node)
         if isinstance(node, exp.Boolean):
             _only(node, "this")
-            return _R("TRUE" if node.this else "FALSE", _BOOL, True)
+            return _R("TRUE" if node.this else "FALSE", _BOOL, _ATOM)
         if isinstance(node, exp.Null):
-            return _R("NULL", _NULL, True)
+            return _R("NULL", _NULL, _ATOM)
         if isinstance(node, (exp.And, exp.Or)):
             return self.connector(node, depth)
         if isinstance(node, exp.Not):
@@ -696,13 +770,13 @@ class _Renderer:
                 _only(node, "this", "expression")
                 left = self.render(node.this, depth)
                 right = self.render(node.expression, depth)
-                return _R(f"{_wrap(left)} {op} {_wrap(right)}", _BOOL, False)
+                return _R(f"{_wrap(left)} {op} {_wrap(right)}", _BOOL, _PRED)
         for cls, op in _ARITHMETIC.items():
             if type(node) is cls:
                 _only(node, "this", "expression", "typed", "safe")
                 left = self.render(node.this, depth)
                 right = self.render(node.expression, depth)
-                return _R(f"{_wrap(left)} {op} {_wrap(right)}", _VALUE, False)
+                return _R(f"{_wrap(left)} {op} {_wrap(right)}", _VALUE, _ARITH)
         if isinstance(node, exp.Neg):
             return self.neg(node, depth)
         if isinstance(node, exp.Is):
@@ -728,7 +802,7 @@ class _Renderer:
             args = [self.render(node.this, depth)]
             if node.args.get("decimals") is not None:
                 args.append(self.render(node.args["decimals"], depth))
-            return _R("round(" + ", ".join(a.sql for a in args) + ")", _VALUE, True)
+            return _R("round(" + ", ".join(a.sql for a in args) + ")", _VALUE, _ATOM)
         if isinstance(node, exp.Coalesce):
             return self.coalesce(node, depth)
         if isinstance(node, exp.Trim):
@@ -770,17 +844,17 @@ class _Renderer:
                 f"scope: column {_short(name, 63)!s} does not exist in this offering "
                 f"(allowed: {listing or 'none'})")
         self.used.add(name)
-        return _R(_quote_ident(name), _ANY, True)
+        return _R(_quote_ident(name), _ANY, _ATOM)
 
     def literal(self, node) -> _R:
         _only(node, "this", "is_string")
         value = node.this
         if node.is_string:
-            return _R(_quote_string(str(value)), _VALUE, True)
+            return _R(_quote_string(str(value)), _VALUE, _ATOM)
         text = str(value)
         if not _NUMBER_RE.match(text):
             raise InvalidParameter(f"scope: invalid number {_short(text, 40)!r}")
-        return _R(text, _VALUE, True)
+        return _R(text, _VALUE, _ATOM)
 
     def string_literal(self, node, what) -> str:
         node = _unparen(node)
@@ -790,14 +864,32 @@ class _Renderer:
 
     # -- boolean structure -------------------------------------------------
     def connector(self, node, depth) -> _R:
-        _only(node, "this", "expression")
-        op = "AND" if isinstance(node, exp.And) else "OR"
-        left_node = _unparen(node.this)
-        left = self.boolean(node.this, depth, op)
-        right = self.boolean(node.expression, depth, op)
-        # a left-nested chain of the same connector needs no parentheses
-        left_sql = left.sql if type(left_node) is type(node) else _wrap(left)
-        return _R(f"{left_sql} {op} {_wrap(right)}", _BOOL, False)
+        """``a AND b AND c`` / ``a OR b OR c``.
+
+        sqlglot parses a chain as a left-deep tree; it is flattened here (and
+        rendered without inner parentheses, which parses back to the same
+        left-deep tree), so a long chain does not count as deep nesting.
+        AND/OR bind more loosely than every other operator (NOT, IS,
+        comparisons, LIKE, IN, BETWEEN, arithmetic), so only a nested AND/OR
+        operand needs parentheses.
+        """
+        cls = type(node)
+        op, prec = ("AND", _AND) if cls is exp.And else ("OR", _OR)
+        operands = []
+        current = node
+        while type(current) is cls:
+            _only(current, "this", "expression")
+            operands.append(current.expression)
+            current = current.this
+            if len(operands) > MAX_NODES:  # pragma: no cover - bounded by MAX_TOKENS
+                raise InvalidParameter("scope: too complex")
+        operands.append(current)
+        operands.reverse()
+        parts = []
+        for operand in operands:
+            r = self.boolean(operand, depth, op)
+            parts.append(r.sql if r.prec in (_ATOM, _ARITH, _PRED, _NOT) else "(" + r.sql + ")")
+        return _R(f" {op} ".join(parts), _BOOL, prec)
 
     def not_(self, node, depth) -> _R:
         _only(node, "this")
@@ -811,7 +903,7 @@ class _Renderer:
         if isinstance(inner, (exp.Like, exp.ILike)) and not inner.args.get("negate"):
             return self.like(inner, depth + 1, negate=True)
         r = self.boolean(inner, depth, "NOT")
-        return _R(f"NOT {_wrap(r)}", _BOOL, False)
+        return _R(f"NOT {_wrap(r)}", _BOOL, _NOT)
 
     def is_(self, node, depth, negate) -> _R:
         _only(node, "this", "expression", "negate")
@@ -824,7 +916,7 @@ class _Renderer:
         else:
             raise InvalidParameter("scope: IS may only be followed by [NOT] NULL, TRUE or FALSE")
         subject = self.render(node.this, depth)
-        return _R(f"{_wrap(subject)} IS {'NOT ' if negate else ''}{word}", _BOOL, False)
+        return _R(f"{_wrap(subject)} IS {'NOT ' if negate else ''}{word}", _BOOL, _PRED)
 
     def in_(self, node, depth, negate) -> _R:
         _only(node, "this", "expressions")
@@ -834,7 +926,7 @@ class _Renderer:
         subject = self.render(node.this, depth)
         rendered = [self.in_item(item, depth) for item in items]
         kw = "NOT IN" if negate else "IN"
-        return _R(f"{_wrap(subject)} {kw} ({', '.join(rendered)})", _BOOL, False)
+        return _R(f"{_wrap(subject)} {kw} ({', '.join(rendered)})", _BOOL, _PRED)
 
     def in_item(self, item, depth) -> str:
         bare = _unparen(item)
@@ -858,7 +950,7 @@ class _Renderer:
         kw = "NOT BETWEEN" if negate else "BETWEEN"
         if node.args.get("symmetric"):
             kw += " SYMMETRIC"
-        return _R(f"{_wrap(subject)} {kw} {_wrap(low)} AND {_wrap(high)}", _BOOL, False)
+        return _R(f"{_wrap(subject)} {kw} {_wrap(low)} AND {_wrap(high)}", _BOOL, _PRED)
 
     def like(self, node, depth, negate, escape=None) -> _R:
         _only(node, "this", "expression", "negate")
@@ -871,7 +963,7 @@ class _Renderer:
         sql = f"{_wrap(subject)} {kw} {_wrap(pattern)}"
         if escape is not None:
             sql += f" ESCAPE {escape}"
-        return _R(sql, _BOOL, False)
+        return _R(sql, _BOOL, _PRED)
 
     def escape(self, node, depth, negate) -> _R:
         _only(node, "this", "expression")
@@ -886,9 +978,11 @@ class _Renderer:
         _only(node, "this")
         inner = self.render(node.this, depth)
         bare = _unparen(node.this)
-        if inner.atomic and not inner.sql.startswith("-") and not isinstance(bare, exp.Neg):
-            return _R("-" + inner.sql, _VALUE, True)
-        return _R("-(" + inner.sql + ")", _VALUE, True)
+        # unary minus binds tighter than everything we render; "--" would
+        # start a comment, so a nested minus is always parenthesised
+        if inner.prec == _ATOM and not inner.sql.startswith("-") and not isinstance(bare, exp.Neg):
+            return _R("-" + inner.sql, _VALUE, _ATOM)
+        return _R("-(" + inner.sql + ")", _VALUE, _ATOM)
 
     def cast(self, node, depth) -> _R:
         _only(node, "this", "to")
@@ -900,9 +994,9 @@ class _Renderer:
         inner_node = node.this
         if (type_sql in _TYPED_LITERAL_TYPES and isinstance(inner_node, exp.Literal)
                 and inner_node.is_string):
-            return _R(f"{type_sql.upper()} {_quote_string(str(inner_node.this))}", kind, True)
+            return _R(f"{type_sql.upper()} {_quote_string(str(inner_node.this))}", kind, _ATOM)
         inner = self.render(inner_node, depth)
-        return _R(f"CAST({inner.sql} AS {type_sql})", kind, True)
+        return _R(f"CAST({inner.sql} AS {type_sql})", kind, _ATOM)
 
     def interval(self, node) -> _R:
         _only(node, "this", "unit", "fraction_in_string")
@@ -917,7 +1011,7 @@ class _Renderer:
             text = f"{text} {str(unit.this).lower()}"
         if not text:
             raise InvalidParameter("scope: empty INTERVAL")
-        return _R(f"INTERVAL {_quote_string(text)}", _VALUE, True)
+        return _R(f"INTERVAL {_quote_string(text)}", _VALUE, _ATOM)
 
     def case(self, node, depth) -> _R:
         _only(node, "this", "ifs", "default")
@@ -946,21 +1040,21 @@ class _Renderer:
             kinds.append(d.kind)
             parts.append(f"ELSE {d.sql}")
         parts.append("END")
-        return _R(" ".join(parts), _merge_kinds(kinds), True)
+        return _R(" ".join(parts), _merge_kinds(kinds), _ATOM)
 
     def simple_func(self, node, depth) -> _R:
         _only(node, "this")
         name = {exp.Lower: "lower", exp.Upper: "upper", exp.Abs: "abs",
                 exp.Length: "length", exp.Floor: "floor", exp.Ceil: "ceil"}[type(node)]
         arg = self.render(node.this, depth)
-        return _R(f"{name}({arg.sql})", _VALUE, True)
+        return _R(f"{name}({arg.sql})", _VALUE, _ATOM)
 
     def coalesce(self, node, depth) -> _R:
         _only(node, "this", "expressions")
         args = [self.render(node.this, depth)]
         args += [self.render(e, depth) for e in node.expressions]
         return _R("coalesce(" + ", ".join(a.sql for a in args) + ")",
-                  _merge_kinds([a.kind for a in args]), True)
+                  _merge_kinds([a.kind for a in args]), _ATOM)
 
     def trim(self, node, depth) -> _R:
         _only(node, "this", "expression", "position")
@@ -968,7 +1062,7 @@ class _Renderer:
         position = node.args.get("position")
         chars = node.args.get("expression")
         if position is None and chars is None:
-            return _R(f"trim({subject.sql})", _VALUE, True)
+            return _R(f"trim({subject.sql})", _VALUE, _ATOM)
         head = []
         if position is not None:
             pos = str(position).upper()
@@ -977,7 +1071,7 @@ class _Renderer:
             head.append(pos)
         if chars is not None:
             head.append(self.render(chars, depth).sql)
-        return _R(f"trim({' '.join(head)} FROM {subject.sql})", _VALUE, True)
+        return _R(f"trim({' '.join(head)} FROM {subject.sql})", _VALUE, _ATOM)
 
     def date_trunc(self, node, depth) -> _R:
         _only(node, "this", "unit", "input_type_preserved")
@@ -991,7 +1085,7 @@ class _Renderer:
             raise InvalidParameter(
                 "scope: date_trunc unit must be one of " + ", ".join(sorted(_DATE_TRUNC_UNITS)))
         subject = self.render(node.this, depth)
-        return _R(f"date_trunc({_quote_string(name)}, {subject.sql})", _VALUE, True)
+        return _R(f"date_trunc({_quote_string(name)}, {subject.sql})", _VALUE, _ATOM)
 
     def extract(self, node, depth) -> _R:
         _only(node, "this", "expression")
@@ -1004,7 +1098,7 @@ class _Renderer:
             raise InvalidParameter(
                 "scope: EXTRACT/date_part field must be one of " + ", ".join(sorted(_EXTRACT_FIELDS)))
         subject = self.render(node.expression, depth)
-        return _R(f"EXTRACT({name} FROM {subject.sql})", _VALUE, True)
+        return _R(f"EXTRACT({name} FROM {subject.sql})", _VALUE, _ATOM)
 
     def substring(self, node, depth) -> _R:
         _only(node, "this", "start", "length")
@@ -1022,7 +1116,7 @@ class _Renderer:
             sql += f" FOR {self.render(length, depth).sql}"
         if start is None and length is None:
             raise InvalidParameter("scope: substring needs FROM and/or FOR")
-        return _R(sql + ")", _VALUE, True)
+        return _R(sql + ")", _VALUE, _ATOM)
 
 
 def _merge_kinds(kinds) -> str:

@@ -1,0 +1,140 @@
+"""The tailored product of MODEL.md §7 as SQL: history capture on the base
+table, and the buyer's view — projected, delayed over history, null-injected
+by nested keyed-hash masks, scoped.
+
+Everything here only writes SQL text from names and numbers; the edge runs it.
+Per-row work stays in set-based SQL PostgreSQL can plan and push quals into.
+"""
+
+from __future__ import annotations
+
+from .sqltext import ident, literal
+
+HISTORY_SCHEMA = "nyop"
+VIEW_SCHEMA = "nyop_views"
+VALID_TO = "nyop_valid_to"      # when the version stopped being current
+NEXT_LU = "nyop_next_lu"        # last-updated value of the version that replaced it (NULL: deleted)
+KEY_HASH = "nyop_kh"            # per-row hash of the key, computed in the view's inner query
+
+
+def history_name(relid: int) -> str:
+    return "history_%d" % relid
+
+
+def history_ddl(relation_sql: str, history: str, key_columns: list) -> list:
+    """The history table of a base table: every old version, when it ended, and its successor's LU."""
+    h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
+    keys = ", ".join(ident(k) for k in key_columns)
+    return [
+        "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS, %s timestamptz NOT NULL, %s timestamptz)"
+        % (h, relation_sql, ident(VALID_TO), ident(NEXT_LU)),
+        "CREATE INDEX ON %s (%s)" % (h, keys),
+        "REVOKE ALL ON %s FROM PUBLIC" % h,
+    ]
+
+
+def capture_triggers_ddl(relation_sql: str, history: str, columns: list, key_columns: list,
+                         last_updated: str) -> list:
+    """Statement-level triggers with transition tables: one set-based INSERT per statement."""
+    h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
+    args = ", ".join(literal(x) for x in (h, ",".join(ident(c) for c in columns),
+                                          " AND ".join("o.%s IS NOT DISTINCT FROM n.%s" % (ident(k), ident(k))
+                                                       for k in key_columns),
+                                          ident(last_updated)))
+    return [
+        "CREATE TRIGGER nyop_history_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS nyop_old "
+        "NEW TABLE AS nyop_new FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_update(%s)" % (relation_sql, args),
+        "CREATE TRIGGER nyop_history_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS nyop_old "
+        "FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_delete(%s)" % (relation_sql, args),
+        "CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s "
+        "FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_truncate(%s)" % (relation_sql, args),
+    ]
+
+
+def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict) -> str:
+    """A 64-bit hash of the row's key, chained through each key type's own extended hash
+    function (independent of DateStyle and other display settings)."""
+    expr = "0::int8"
+    for k in key_columns:
+        fn = key_hash_fns.get(k)
+        col = "%s.%s" % (alias, ident(k))
+        expr = ("%s(%s, %s)" % (fn, col, expr)) if fn else "hashtextextended(%s::text, %s)" % (col, expr)
+    return expr
+
+
+def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | None, scope_sql: str | None,
+              key_hash_fns: dict) -> str:
+    """The visible versions: current rows (and, with a delay, old versions from history)
+    whose last-updated value is at most now − delay, plus the key hash; scoped."""
+    cols = list(dict.fromkeys(list(off["key_columns"]) + list(columns)))
+    sel = lambda a: ", ".join("%s.%s" % (a, ident(c)) for c in cols) + ", %s AS %s" % (
+        key_hash_sql(a, off["key_columns"], key_hash_fns), ident(KEY_HASH))
+    base = "SELECT %s FROM %s b" % (sel("b"), off["relation_sql"])
+    if delay_seconds > 0:
+        lu = ident(off["last_updated"])
+        cutoff = "(SELECT nyop.clock() - make_interval(secs => %r))" % float(delay_seconds)
+        base += " WHERE b.%s <= %s" % (lu, cutoff)
+        if history:
+            h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
+            base += (" UNION ALL SELECT %s FROM %s h WHERE h.%s <= %s AND CASE WHEN h.%s IS NULL "
+                     "THEN h.%s > %s ELSE h.%s > %s END"
+                     % (sel("h"), h, lu, cutoff, ident(NEXT_LU), ident(VALID_TO), cutoff, ident(NEXT_LU), cutoff))
+    sql = "SELECT * FROM (%s) v" % base
+    if scope_sql:
+        sql += " WHERE %s" % scope_sql
+    return sql
+
+
+def masked_columns(off: dict, columns: list) -> list:
+    """Columns whose cells are masked: not keys, not the last-updated column."""
+    return [c for c in columns if c not in off["key_columns"] and c != off["last_updated"]]
+
+
+def seed_sql(offering: str, column: str) -> str:
+    return ("(SELECT s.seed FROM nyop.mask_seeds s WHERE s.offering = %s AND s.column_name = %s)"
+            % (literal(offering), literal(column)))
+
+
+def cell_hash_sql(alias: str, offering: str, column: str) -> str:
+    return "hashint8extended(%s.%s, %s)" % (alias, ident(KEY_HASH), seed_sql(offering, column))
+
+
+def threshold_sql(inner: str, offering: str, masked: list, keep: int) -> str:
+    """The keep-th smallest cell hash over non-null masked cells: cells hashing at or
+    below it are kept, so exactly ``keep`` non-null cells survive (ties aside)."""
+    parts = " UNION ALL ".join("SELECT %s AS h FROM i WHERE i.%s IS NOT NULL"
+                               % (cell_hash_sql("i", offering, c), ident(c)) for c in masked)
+    return "WITH i AS MATERIALIZED (%s) SELECT h FROM (%s) c ORDER BY h OFFSET %d LIMIT 1" % (
+        inner, parts, max(keep - 1, 0))
+
+
+def counts_sql(inner: str, off: dict, columns: list) -> str:
+    """rows, non-null cells of the masked columns and of the other counted columns (keys)."""
+    masked = masked_columns(off, columns)
+    counted = [c for c in columns if c != off["last_updated"]]
+    unmasked = [c for c in counted if c not in masked]
+    nn = lambda cs: "coalesce(sum(%s), 0)" % " + ".join("num_nonnulls(i.%s)" % ident(c) for c in cs) if cs else "0"
+    return "SELECT count(*) AS rows, %s AS masked_nonnull, %s AS unmasked_nonnull FROM (%s) i" % (
+        nn(masked), nn(unmasked), inner)
+
+
+def view_ddl(view_sql: str, off: dict, columns: list, inner: str, bid_id: int, masked: bool) -> str:
+    """CREATE VIEW: projected columns in the quote's order, masked cells as CASE expressions."""
+    outs = []
+    masked_cols = set(masked_columns(off, columns)) if masked else set()
+    thr = "(SELECT p.threshold FROM nyop.purchases p WHERE p.bid_id = %d)" % bid_id
+    for c in columns:
+        if c in masked_cols:
+            outs.append("CASE WHEN %s <= %s THEN v.%s END AS %s"
+                        % (cell_hash_sql("v", off["name"], c), thr, ident(c), ident(c)))
+        else:
+            outs.append("v.%s" % ident(c))
+    return "CREATE VIEW %s WITH (security_barrier) AS SELECT %s FROM (%s) v" % (view_sql, ", ".join(outs), inner)
+
+
+def keep_count(target: float, rows: int, n_counted: int, unmasked_nonnull: int, masked_nonnull: int):
+    """How many non-null masked cells to keep so that delivered completeness is the target."""
+    import math
+    cells = rows * n_counted
+    want = int(math.floor(target * cells + 0.5))
+    return max(0, min(masked_nonnull, want - unmasked_nonnull))
