@@ -111,3 +111,43 @@ def paper_db(db):
 
 def one(conn, sql, params=None):
     return conn.execute(sql, params).fetchone()[0]
+
+
+@pytest.fixture
+def make_role(server, dbname):
+    """make_role('alice') -> (role name, dsn): a LOGIN role unique to this test, dropped afterwards."""
+    made = []
+
+    def make(label: str):
+        name = f"{label}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(server.dsn_for(dbname), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD 'nyop-test'")
+        made.append(name)
+        params = conninfo.conninfo_to_dict(server.dsn_for(dbname, user=name))
+        params["password"] = "nyop-test"
+        return name, conninfo.make_conninfo(**params)
+
+    yield make
+    with psycopg.connect(server.dsn_for(dbname), autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()", (made,))
+        for name in made:
+            conn.execute(f'DROP OWNED BY "{name}" CASCADE')
+            conn.execute(f'DROP ROLE "{name}"')
+
+
+@pytest.fixture
+def buyer(make_role, db):
+    """A registered buyer: (role, connection as that role)."""
+    conns = []
+
+    def make(label="buyer"):
+        name, dsn = make_role(label)
+        db.execute(f"SELECT nyop_add_buyer('\"{name}\"')")
+        conn = psycopg.connect(dsn, autocommit=True)
+        conns.append(conn)
+        return name, conn
+
+    yield make
+    for c in conns:
+        c.close()

@@ -91,15 +91,20 @@ def milp_optimum(weights, profits, capacity):
 
 
 @contextlib.contextmanager
-def tiny_product(value):
-    """Temporarily change the 'enumerate directly' threshold, so that small
-    instances also go through the bounding / reduction machinery."""
-    old = mckp._TINY_PRODUCT
-    mckp._TINY_PRODUCT = value
+def solver_paths(mode):
+    """Force code paths on small instances: "bounds" skips the direct
+    enumeration of tiny instances (so the Lagrangian bound, reduction and
+    threshold rounds run); "loop" additionally makes every merge use the
+    bounded-memory slice loop instead of the outer product."""
+    old = mckp._TINY_PRODUCT, mckp._OUTER_LIMIT
+    if mode in ("bounds", "loop"):
+        mckp._TINY_PRODUCT = 0
+    if mode == "loop":
+        mckp._OUTER_LIMIT = 0
     try:
         yield
     finally:
-        mckp._TINY_PRODUCT = old
+        mckp._TINY_PRODUCT, mckp._OUTER_LIMIT = old
 
 
 # --------------------------------------------------------------------------
@@ -146,8 +151,9 @@ def test_paper_exact():
     assert solve(weights, profits, cap).choice == sol.choice
     assert solve(weights, profits, cap, method="greedy").choice == [8, 9, 1]
     # forcing the bounding machinery gives the same answer
-    with tiny_product(0):
-        assert solve_exact(weights, profits, cap).choice == [7, 9, 2]
+    for mode in ("bounds", "loop"):
+        with solver_paths(mode):
+            assert solve_exact(weights, profits, cap).choice == [7, 9, 2]
     assert lp_bound(weights, profits, cap) >= sol.profit
 
 
@@ -205,17 +211,14 @@ def small_instances(draw, max_classes=5, max_items=5):
     return weights, profits, cap
 
 
-SMALL = settings(max_examples=300, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow])
-
-
-@SMALL
-@given(small_instances(), st.booleans())
-def test_exact_matches_brute_force(inst, force_bounds):
+@settings(max_examples=500, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances(), st.sampled_from(["default", "bounds", "loop"]))
+def test_exact_matches_brute_force(inst, mode):
     weights, profits, cap = inst
     ref = brute_force_product(weights, profits, cap)
     assert ref is not None
-    with tiny_product(0 if force_bounds else mckp._TINY_PRODUCT):
+    with solver_paths(mode):
         sol = solve_exact(weights, profits, cap)
     check_solution(sol, weights, profits, cap)
     assert sol.optimal
@@ -228,7 +231,7 @@ def test_exact_matches_brute_force(inst, force_bounds):
         assert g.profit + g.gap >= sol.profit - 1e-9
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=250, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(small_instances(max_classes=9, max_items=6))
 def test_exact_matches_enumeration_medium(inst):
@@ -274,6 +277,26 @@ def test_item_index_mapping_unsorted_and_dominated():
         assert sol.profit == pytest.approx(brute_force_product(weights, profits, cap))
 
 
+@pytest.mark.parametrize("n,m", [(1, 4000), (2, 2500), (3, 150)])
+def test_few_large_classes(n, m):
+    rng = np.random.default_rng(n * m)
+    W = rng.uniform(0, 100, (n, m))
+    P = rng.uniform(0, 100, (n, m))
+    cap = 0.4 * W.max(axis=1).sum()
+    ref = brute_force(list(W), list(P), cap)
+    for mode in ("default", "loop"):
+        with solver_paths(mode):
+            sol = solve_exact(W, P, cap)
+        check_solution(sol, W, P, cap)
+        assert sol.optimal and sol.profit == pytest.approx(ref, abs=1e-9)
+
+
+def test_greedy_proves_optimality_when_lp_is_tight():
+    w, p, _ = random_pricing_instance(10, 6, 1000, np.random.default_rng(2))
+    g = solve_greedy(w, p, w[:, -1].sum())
+    assert g.choice == [5] * 10 and g.optimal and g.gap == 0
+
+
 def test_all_best_items_fit():
     w, p, _ = random_pricing_instance(20, 8, 1000, np.random.default_rng(1))
     cap = w[:, -1].sum() + 1
@@ -306,7 +329,8 @@ def _random_ragged(rng, n, mmin, mmax, convex):
     return weights, profits, cap
 
 
-LARGE_CASES = ([("ragged", s) for s in range(12)]
+LARGE_CASES = ([("ragged", s) for s in range(10)]
+               + [("uncorrelated", s) for s in range(4)]
                + [("pricing", s) for s in range(12)])
 
 
@@ -316,6 +340,13 @@ def test_exact_matches_milp(kind, seed):
     if kind == "ragged":
         n = int(rng.integers(10, 41))
         weights, profits, cap = _random_ragged(rng, n, 5, 30, convex=seed % 2 == 0)
+    elif kind == "uncorrelated":
+        n = int(rng.integers(10, 41))
+        m = int(rng.integers(5, 31))
+        W = rng.uniform(0, 100, (n, m))
+        P = rng.uniform(0, 100, (n, m))
+        weights, profits = list(W), list(P)
+        cap = W.min(axis=1).sum() + rng.uniform(0.1, 0.9) * (W.max(axis=1).sum() - W.min(axis=1).sum())
     else:
         n = int(rng.integers(10, 41))
         m = int(rng.integers(5, 31))

@@ -51,14 +51,25 @@ def capture_triggers_ddl(relation_sql: str, history: str, columns: list, key_col
     ]
 
 
+def key_hash_fn(type_name: str, hash_fn: str | None) -> str:
+    """A template ``{c}``/``{seed}`` hashing one key value to int8 whatever the session's
+    DateStyle, TimeZone or float settings: the type's own extended hash function when it
+    takes the type itself, a settings-independent number for dates and timestamps, else text."""
+    if hash_fn:
+        return hash_fn + "({c}, {seed})"
+    if type_name == "date":
+        return "pg_catalog.hashint4extended({c} - DATE '2000-01-01', {seed})"
+    if type_name.startswith("timestamp"):
+        return "pg_catalog.hashfloat8extended(extract(epoch FROM {c})::float8, {seed})"
+    return "pg_catalog.hashtextextended({c}::text, {seed})"
+
+
 def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict) -> str:
-    """A 64-bit hash of the row's key, chained through each key type's own extended hash
-    function (independent of DateStyle and other display settings)."""
+    """A 64-bit hash of the row's key, chained through the hash of each key column."""
     expr = "0::int8"
     for k in key_columns:
-        fn = key_hash_fns.get(k)
-        col = "%s.%s" % (alias, ident(k))
-        expr = ("%s(%s, %s)" % (fn, col, expr)) if fn else "hashtextextended(%s::text, %s)" % (col, expr)
+        tmpl = key_hash_fns.get(k) or "pg_catalog.hashtextextended({c}::text, {seed})"
+        expr = tmpl.format(c="%s.%s" % (alias, ident(k)), seed=expr)
     return expr
 
 

@@ -299,13 +299,17 @@ def ensure_history(ctx: Ctx, off: dict, relkind: str) -> None:
 
 
 KEY_HASH_FNS_SQL = """
-SELECT a.attname AS name, quote_ident(n.nspname) || '.' || quote_ident(pr.proname) AS fn
+SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type,
+       (SELECT quote_ident(n.nspname) || '.' || quote_ident(pr.proname)
+        FROM pg_catalog.pg_opclass oc
+        JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+        JOIN pg_catalog.pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
+             AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
+        JOIN pg_catalog.pg_proc pr ON pr.oid = p.amproc
+        JOIN pg_catalog.pg_namespace n ON n.oid = pr.pronamespace
+        WHERE oc.opcintype = a.atttypid AND oc.opcdefault AND pr.proargtypes[0] = a.atttypid
+        LIMIT 1) AS fn
 FROM pg_catalog.pg_attribute a
-JOIN pg_catalog.pg_opclass oc ON oc.opcintype = a.atttypid AND oc.opcdefault
-JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
-JOIN pg_catalog.pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
-     AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
-JOIN pg_catalog.pg_proc pr ON pr.oid = p.amproc JOIN pg_catalog.pg_namespace n ON n.oid = pr.pronamespace
 WHERE a.attrelid = $1 AND a.attname = ANY($2)"""
 
 ENSURE_SEEDS_SQL = """
@@ -344,8 +348,8 @@ def create_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope) ->
         h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
         history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
     scope_sql = parse_scope(scope, off["columns"])
-    fns = {r["name"]: r["fn"] for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"),
-                                                  (off["relid"], off["key_columns"]))}
+    fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
+           for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
     inner = delivery.inner_sql(off, cols, delay, history, scope_sql, fns)
     masked = delivery.masked_columns(off, cols)
     ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))

@@ -544,20 +544,32 @@ def _merge(fw, fp, fd, cw, cp, cd, wmax, dmax, budget):
         P = (fp[:, None] + cp[None, :]).ravel()[sel]
         par, item = np.divmod(sel, k)
     else:
+        # bounded memory: one slice per item (or per state, if fewer states)
         pw, pp, pd, ppar, pit = [], [], [], [], []
         total = 0
-        for j in range(k):
-            s = np.flatnonzero((fw <= wmax - cw[j]) & (fd < dmax - cd[j]))
+        by_item = k <= F
+        for j in range(k if by_item else F):
+            if by_item:
+                s = np.flatnonzero((fw <= wmax - cw[j]) & (fd < dmax - cd[j]))
+            else:
+                s = np.flatnonzero((cw <= wmax - fw[j]) & (cd < dmax - fd[j]))
             if s.shape[0] == 0:
                 continue
             total += s.shape[0]
             if total > budget:
                 return None
-            pw.append(fw[s] + cw[j])
-            pp.append(fp[s] + cp[j])
-            pd.append(fd[s] + cd[j])
-            ppar.append(s)
-            pit.append(np.full(s.shape[0], j, dtype=np.int64))
+            if by_item:
+                pw.append(fw[s] + cw[j])
+                pp.append(fp[s] + cp[j])
+                pd.append(fd[s] + cd[j])
+                ppar.append(s)
+                pit.append(np.full(s.shape[0], j, dtype=np.int64))
+            else:
+                pw.append(cw[s] + fw[j])
+                pp.append(cp[s] + fp[j])
+                pd.append(cd[s] + fd[j])
+                ppar.append(np.full(s.shape[0], j, dtype=np.int64))
+                pit.append(s)
         if not pw:
             e = np.zeros(0)
             ei = np.zeros(0, dtype=np.int64)
@@ -713,10 +725,12 @@ def _solve_packed(pk, limit, max_frontier):
     if prod <= _TINY_PRODUCT:
         # tiny: plain frontier merge, no bounds needed
         cols, profit, capped, _ = _dp(pk, np.zeros_like(W), 1.0, limit, max_frontier)
-        if not capped:
+        if not capped and cols is not None:
             return cols, True, profit
-        best = np.zeros(n, dtype=np.int64)     # lightest items: feasible
-        return best, False, _lagrangian(pk, limit)[1]
+        # capped (or round-off at the very limit): the lightest items fit
+        best = _improve(pk, np.zeros(n, dtype=np.int64), limit)
+        lam, UB, hi_cols = _lagrangian(pk, limit)
+        return best, False, UB
     lam, UB, hi_cols = _lagrangian(pk, limit)
     best = _improve(pk, hi_cols, limit)
     LB = float(P[rows, best].sum())
@@ -724,7 +738,9 @@ def _solve_packed(pk, limit, max_frontier):
     rmax = R.max(axis=1)
     UB = min(UB, lam * limit + float(rmax.sum()))
     D = rmax[:, None] - R          # >= 0, +inf on padding
-    tol = _ptol(UB)
+    # round-off scale of profit sums and of the reduced profits p - lam*w
+    scale = abs(UB) + lam * limit + float(np.abs(np.where(pk.valid, P, 0.0)).max(axis=1).sum())
+    tol = _ptol(scale)
     t = (UB - LB) * _T_START
     while True:
         gap = UB - LB

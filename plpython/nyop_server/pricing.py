@@ -66,12 +66,7 @@ def criteria_of(rows: list) -> list:
 def project(off: dict, n: int, wanted: list) -> list:
     """y_t = n columns: the buyer's order Z first, then the provider's; keys always kept."""
     order = list(wanted) + [c for c in off["columns"] if c not in wanted]
-    keys = off["key_columns"]
-    chosen = set(keys)
-    for c in order:
-        if len(chosen) >= n:
-            break
-        chosen.add(c)
+    chosen = set(order[:n]) | set(off["key_columns"])
     return [c for c in order if c in chosen]
 
 

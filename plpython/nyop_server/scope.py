@@ -527,7 +527,7 @@ def _check_tokens(text: str, tokens) -> None:
                 and prev.text in ("U", "u") and prev.end + 1 == tok.start):
             raise InvalidParameter(
                 "scope: unicode-escaped identifiers or strings (U&\"...\") are not allowed")
-        if tok.text == "!":
+        if tok.token_type == TokenType.NOT and tok.text == "!":
             raise InvalidParameter("scope: operator '!' is not allowed")
         if tok.token_type == TokenType.L_PAREN:
             depth += 1

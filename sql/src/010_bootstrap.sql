@@ -23,15 +23,25 @@ $$;
 -- error (message, SQLSTATE, hint) -- no Python traceback reaches the client.
 CREATE FUNCTION nyop._unwrap(r jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e jsonb := r->'error';
 BEGIN
-    IF r ? 'error' THEN
-        RAISE EXCEPTION USING
-            MESSAGE = r->'error'->>'message',
-            ERRCODE = coalesce(r->'error'->>'sqlstate', '22023'),
-            HINT    = coalesce(r->'error'->>'hint', ''),
-            DETAIL  = coalesce(r->'error'->>'detail', '');
+    IF e IS NULL THEN
+        RETURN r->'ok';
     END IF;
-    RETURN r->'ok';
+    -- RAISE … USING refuses NULL options, hence the cases.
+    IF e->>'hint' IS NOT NULL AND e->>'detail' IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = e->>'message', ERRCODE = coalesce(e->>'sqlstate', '22023'),
+                              HINT = e->>'hint', DETAIL = e->>'detail';
+    ELSIF e->>'hint' IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = e->>'message', ERRCODE = coalesce(e->>'sqlstate', '22023'),
+                              HINT = e->>'hint';
+    ELSIF e->>'detail' IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = e->>'message', ERRCODE = coalesce(e->>'sqlstate', '22023'),
+                              DETAIL = e->>'detail';
+    ELSE
+        RAISE EXCEPTION USING MESSAGE = e->>'message', ERRCODE = coalesce(e->>'sqlstate', '22023');
+    END IF;
 END
 $$;
 

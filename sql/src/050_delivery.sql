@@ -42,7 +42,7 @@ COMMENT ON TABLE nyop.bids IS 'Bids: INSERT one to buy; a trigger prices it and,
 
 -- What an accepted bid bought: its view and the mask threshold chosen at purchase time.
 CREATE TABLE nyop.purchases (
-    bid_id       bigint PRIMARY KEY REFERENCES nyop.bids ON DELETE CASCADE,
+    bid_id       bigint PRIMARY KEY REFERENCES nyop.bids ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     offering     text NOT NULL REFERENCES nyop.offerings ON UPDATE CASCADE,
     buyer        regrole NOT NULL,
     view         regclass NOT NULL,
@@ -152,7 +152,10 @@ BEGIN
     INSERT INTO nyop.buyers (buyer) VALUES (role) ON CONFLICT DO NOTHING;
     EXECUTE format('GRANT USAGE ON SCHEMA nyop, nyop_views TO %s', role);
     EXECUTE format('GRANT SELECT, INSERT (offering, bid, preferences, columns, scope, solver) ON nyop.bids TO %s', role);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb) TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+                   '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
+                   '@extschema@.nyop_quality(text, text), '
+                   '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) TO %s', role);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_add_buyer(regrole) IS 'Let a role quote and bid; it will read its own bids and views only';
@@ -170,7 +173,10 @@ BEGIN
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
     EXECUTE format('REVOKE ALL ON nyop.bids FROM %s', role);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb) FROM %s', role);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+                   '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
+                   '@extschema@.nyop_quality(text, text), '
+                   '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) FROM %s', role);
     EXECUTE format('REVOKE USAGE ON SCHEMA nyop, nyop_views FROM %s', role);
 END
 $$;

@@ -1,0 +1,22 @@
+-- Privileges, PostgreSQL Anonymizer style: revoke everything from PUBLIC, then
+-- grant case by case. Buyers get theirs from nyop_add_buyer(); providers'
+-- registration functions are granted by the operator.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA nyop FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA nyop FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA nyop FROM PUBLIC;
+
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname LIKE 'nyop\_%'
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
+-- Views call the clock with the reader's rights; it reveals nothing.
+GRANT EXECUTE ON FUNCTION nyop.clock() TO PUBLIC;
