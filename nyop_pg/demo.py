@@ -31,9 +31,14 @@ def table(cur) -> None:
         print("  " + " | ".join(v.ljust(w) for v, w in zip(r, widths)))
 
 
-def story(conn) -> None:
+def story(conn, connect_as=None) -> None:
     show("Providers A and B (the paper's Tables 1 and 2), registered with nyop")
-    paper.load(conn)
+    paper.load(conn, single=False, group=False)
+    if connect_as:
+        sql(conn, "CREATE ROLE weather_provider; CREATE ROLE airline LOGIN")
+        sql(conn, "ALTER TABLE weather_a OWNER TO weather_provider; ALTER TABLE weather_b OWNER TO weather_provider")
+    conn.execute(paper.SINGLE_SQL)
+    conn.execute(paper.GROUP_SQL)
     sql(conn, f"SET nyop.now = '{paper.PAPER_NOW}'")
     table(sql(conn, "SELECT name, relation, ask_price, comparison_group, "
                     "(SELECT string_agg(criterion, ', ' ORDER BY ordinal) FROM nyop.criteria c "
@@ -59,6 +64,44 @@ def story(conn) -> None:
             (json.dumps({"completeness": 0.35, "amount_of_data": 0.5, "customer_support": 0.15}),)).fetchone()[0]
     print(f"  best: {q['offering']} (utility {q['utility']:.2f}); alternatives: "
           + ", ".join(f"{a['offering']} (utility {a.get('utility', 0):.2f})" for a in q["alternatives"]))
+    if connect_as:
+        bid_story(conn, connect_as)
+
+
+def bid_story(conn, connect_as) -> None:
+    show("The operator lets the airline bid and the provider see its bids")
+    sql(conn, "SELECT nyop_add_buyer('airline'), nyop_add_provider('weather_provider')")
+    prefs = json.dumps(paper.PAPER_BID["preferences"])
+    with connect_as("airline") as buyer:
+        show("The airline (role airline) bids 1000 with INSERT INTO nyop.bids")
+        sql(buyer, f"SET nyop.now = '{paper.PAPER_NOW}'")
+        bid_id, status, q, view = sql(buyer, "INSERT INTO nyop.bids (offering, bid, preferences) "
+                                             "VALUES ('paper_a', 1000, %s) RETURNING bid_id, status, quote, view",
+                                      (prefs,)).fetchone()
+        print(f"  bid {bid_id}: {status}; utility {q['utility']:.2f}, cost {q['cost']:.2f}, "
+              f"residual {q['residual']:.2f}, delay {q['delay']}, view {view}")
+        print("  terms: " + "; ".join(f"{k}: level {v['level']}" + (f" ({v['terms']})" if v.get("terms") else "")
+                                      for k, v in q["levels"].items()))
+        show(f"The airline reads {view} at 17:00: everything in Table 1 is fresher than 17:00 - 8.64 h")
+        table(sql(buyer, f"SELECT * FROM {view} ORDER BY station, date"))
+        show("At 02:00 the next day the delayed rows are visible; the provider has since updated FRA 05-08")
+        sql(conn, "SET nyop.now = '2017-05-08 01:30+00'")
+        sql(conn, "UPDATE weather_a SET temperature = 21, lastupdated = '2017-05-08 01:30+00' "
+                  "WHERE station = 'FRA' AND date = '2017-05-08'")
+        sql(buyer, "SET nyop.now = '2017-05-08 02:00+00'")
+        table(sql(buyer, f"SELECT * FROM {view} ORDER BY station, date"))
+        print("  (FRA 05-08 still shows 17 degrees: the update is younger than the delay the airline bought)")
+        show("The airline cannot read the provider's table")
+        try:
+            sql(buyer, "SELECT * FROM weather_a")
+        except psycopg.Error as e:
+            print(f"  ERROR: {e.diag.message_primary} (SQLSTATE {e.sqlstate})")
+    show("What the provider sees of the bid: price, levels, status -- not the airline's weights")
+    sql(conn, "SET ROLE weather_provider")
+    table(sql(conn, "SELECT bid_id, offering, buyer, bid, status, round(cost, 2) AS cost, delay, "
+                    "(SELECT string_agg(k || ' ' || (v->>'level'), ', ') FROM jsonb_each(levels) AS l(k, v)) AS levels "
+                    "FROM nyop.provider_bids"))
+    sql(conn, "RESET ROLE")
 
 
 def run(dsn: str | None = None) -> int:
@@ -74,7 +117,8 @@ def run(dsn: str | None = None) -> int:
             conn.execute("CREATE DATABASE nyop_demo")
         print(f"nyop {install(cluster.dsn_for('nyop_demo'))} installed (CREATE EXTENSION nyop CASCADE)")
         with psycopg.connect(cluster.dsn_for("nyop_demo"), autocommit=True) as conn:
-            story(conn)
+            story(conn, connect_as=lambda role: psycopg.connect(cluster.dsn_for("nyop_demo", user=role),
+                                                                autocommit=True))
     return 0
 
 

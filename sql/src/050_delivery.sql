@@ -181,3 +181,18 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_remove_buyer(regrole) IS 'Stop a role from bidding; it loses access to its views (its bids are kept)';
+
+CREATE FUNCTION @extschema@.nyop_add_provider(role regrole) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'nyop_add_provider: role must be given' USING ERRCODE = '22023';
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', role);
+    EXECUTE format('GRANT SELECT ON nyop.provider_bids TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+                   '@extschema@.nyop_quality(text, text) TO %s', role);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.nyop_add_provider(regrole) IS
+    'Let a role see the bids on the offerings it provides (offerings are registered by the operator)';
