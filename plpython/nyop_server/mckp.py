@@ -30,9 +30,11 @@ The tiny slack only absorbs summation round-off (``6*8**2 + 3.6*10**2 + ...``
 summed in a different order must not flip feasibility); it is far below any
 price difference that matters.  Every solver here uses that same limit, and
 :func:`solve_exact` is exact with respect to it: no feasible choice has a
-profit larger than the returned one by more than ``1e-12 * (1 + |profit|)``
-(pruning discards states that can at best *tie* the incumbent up to that
-round-off tolerance).
+profit larger than the returned one by more than about ``1e-12`` times the
+magnitude of the profit sums involved (pruning discards states that can at
+best *tie* the incumbent up to that round-off tolerance).  A choice found to
+fit within the last ulp of the limit may exceed it by summation round-off
+only.
 
 Solvers
 -------
@@ -42,7 +44,8 @@ Solvers
     they fit.  Fast, not optimal.
 :func:`solve_exact`
     Lagrangian/LP bound + repair heuristic + variable reduction + Pareto
-    frontier dynamic programming with bounding.  Exact; if a frontier grows
+    frontier dynamic programming (meet in the middle) with bounding, run
+    with a growing deficit threshold.  Exact; if a frontier grows
     beyond ``max_frontier`` it stops and returns its incumbent with a
     certified gap instead of running away (it never hangs inside a backend).
 :func:`lp_bound`
@@ -764,27 +767,37 @@ def solve_exact(weights, profits, capacity, max_frontier=200_000):
     Steps, and why:
 
     1. Drop dominated items per class (weight >= and profit <= another
-       item): they never appear in an optimal choice that we need.
+       item): they are never needed for an optimum.  (``choice`` still
+       indexes the caller's items.)
     2. Lagrangian bound ``L(lam) = lam*C + sum_i max_j(p_ij - lam*w_ij)``
        minimised over ``lam`` (= the LP relaxation, see :func:`_lagrangian`):
        upper bound ``UB`` and multiplier ``lam*``.
     3. Incumbent: the feasible side of the LP solution, improved greedily
        (:func:`_improve`): lower bound ``LB``.
-    4. Reduction: with ``d_ij = max_j' r_ij' - r_ij`` (``r = p - lam* w``) any
-       choice containing ``ij`` has profit ``<= UB - d_ij``, so items with
-       ``d_ij >= UB - LB`` cannot beat the incumbent and are removed; classes
-       left with one item are fixed.  On pricing instances this removes
-       almost everything.
-    5. Dynamic programming over the free classes (fewest items first) on
-       Pareto frontiers of (weight, profit) states, vectorised per class
-       (outer sum, sort, running max).  A state is pruned when its
-       accumulated deficit ``>= UB - LB`` (the same Lagrangian bound) or when
-       even the lightest items of the remaining classes no longer fit.
-    6. If a frontier exceeds ``max_frontier`` the search stops and the
-       incumbent is returned with ``optimal=False`` and a certified ``gap``
-       (max bound over the live states minus the incumbent).
+    4. Reduction: with the deficit ``d_ij = max_j' r_ij' - r_ij``
+       (``r = p - lam* w``, so ``d >= 0``) every choice has profit
+       ``UB - sum d - lam*slack <= UB - sum d``.  Items with ``d_ij >= UB - LB``
+       cannot beat the incumbent and are removed; classes left with one item
+       are fixed.  On pricing instances this removes almost everything.
+    5. Search in rounds with a deficit threshold ``t`` (:func:`_solve_packed`):
+       find the best choice with ``sum d < t`` (items with ``d >= t`` drop out,
+       too); if its profit is ``>= UB - t`` no other choice can be better.
+       ``t`` starts at ``(UB - LB)/16`` and grows 4x; the last possible round
+       (``t = UB - LB``) is the plain exhaustive search, so a proof always
+       comes.  Small ``t`` keeps the state space tiny, and on pricing
+       instances the first or second round nearly always proves optimality.
+    6. Each round (:func:`_dp`) builds Pareto frontiers of (weight, profit)
+       states for two halves of the free classes (merged one class at a
+       time, fewest items first, vectorised: outer sum, sort, running max;
+       states pruned on the deficit and when the lightest completion no
+       longer fits) and joins the halves by binary search (meet in the
+       middle): the frontiers stay ~square-root sized.
+    7. If a frontier exceeds ``max_frontier`` the search stops and returns
+       the incumbent with ``optimal=False`` and a certified ``gap`` (the
+       best bound of any unexplored choice minus the incumbent), so a hard
+       instance costs bounded time and memory instead of hanging a backend.
 
-    Instances with at most 5000 possible choices skip 2-4 and merge directly.
+    Instances with at most 5000 possible choices skip 2-5 and merge directly.
     Raises :class:`Infeasible` if even the lightest choice does not fit.
     """
     ws, ps, cap = validate(weights, profits, capacity)
