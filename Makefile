@@ -14,6 +14,8 @@ VERSION      := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" sql/nyop.c
 # Where the server's Python finds our modules and sqlglot (see sql/src/000_bootstrap.sql).
 NYOP_LIB_DIR ?= /usr/local/lib/nyop/$(VERSION)
 PYTHON       ?= python3
+# The interpreter PL/Python embeds (Debian's), which compiles our modules at install time.
+SERVER_PYTHON ?= /usr/bin/python3
 VENV         ?= .venv
 SQLGLOT_SPEC ?= sqlglot>=25,<31
 APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-numpy python3-venv
@@ -61,6 +63,8 @@ install: build venv
 	cp -r plpython/nyop_server $(DESTDIR)$(NYOP_LIB_DIR).tmp/
 	$(VENV)/bin/pip install -q --no-deps --no-compile --target $(DESTDIR)$(NYOP_LIB_DIR).tmp '$(SQLGLOT_SPEC)'
 	find $(DESTDIR)$(NYOP_LIB_DIR).tmp -name __pycache__ -prune -exec rm -rf {} +
+	# the server cannot write bytecode there: compile once, with the server's own Python
+	if [ -x $(SERVER_PYTHON) ]; then $(SERVER_PYTHON) -m compileall -q $(DESTDIR)$(NYOP_LIB_DIR).tmp >/dev/null; fi
 	chmod -R a+rX $(DESTDIR)$(NYOP_LIB_DIR).tmp
 	rm -rf $(DESTDIR)$(NYOP_LIB_DIR) && mv $(DESTDIR)$(NYOP_LIB_DIR).tmp $(DESTDIR)$(NYOP_LIB_DIR)
 

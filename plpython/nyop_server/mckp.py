@@ -32,9 +32,9 @@ price difference that matters.  Every solver here uses that same limit, and
 :func:`solve_exact` is exact with respect to it: no feasible choice has a
 profit larger than the returned one by more than about ``1e-12`` times the
 magnitude of the profit sums involved (pruning discards states that can at
-best *tie* the incumbent up to that round-off tolerance).  A choice found to
-fit within the last ulp of the limit may exceed it by summation round-off
-only.
+best *tie* the incumbent up to that round-off tolerance).  (A choice whose
+total lands within summation round-off of the limit itself may exceed it by
+that round-off.)
 
 Solvers
 -------
@@ -672,7 +672,7 @@ def _dp(pk, D, dmax, limit, max_frontier):
     # lightest weight of each class (rows are sorted by weight)
     minA = np.array([float(it[2][0]) for it in A])
     minB = np.array([float(it[2][0]) for it in B])
-    sumA, sumB = float(minA.sum()), float(minB.sum())
+    sumB = float(minB.sum())
     # after stage s a state must leave room for the lightest rest of its half
     # and for the lightest choice of the other half (+ the fixed classes)
     restA = np.append(np.cumsum(minA[::-1])[::-1][1:], 0.0)
@@ -687,7 +687,7 @@ def _dp(pk, D, dmax, limit, max_frontier):
                    max_frontier)
     if rb[0] is None:
         return None, -np.inf, True, float(ad.min()) + rb[1]
-    bw, bp, bd, btrace = rb
+    bw, bp, _, btrace = rb
     if bw.shape[0] == 0:
         return None, -np.inf, False, 0.0
     pos = np.searchsorted(aw, limit - bw, side="right") - 1
@@ -732,8 +732,7 @@ def _solve_packed(pk, limit, max_frontier):
             return cols, True, profit
         # capped (or round-off at the very limit): the lightest items fit
         best = _improve(pk, np.zeros(n, dtype=np.int64), limit)
-        lam, UB, hi_cols = _lagrangian(pk, limit)
-        return best, False, UB
+        return best, False, _lagrangian(pk, limit)[1]
     lam, UB, hi_cols = _lagrangian(pk, limit)
     best = _improve(pk, hi_cols, limit)
     LB = float(P[rows, best].sum())
