@@ -17,8 +17,9 @@ tree**, token by token, with
 * numbers checked against a strict numeric pattern,
 * keywords, operators, type names and function names taken from fixed tables in
   this module (never from the input),
-* every compound operand parenthesised, so PostgreSQL's operator precedence can
-  not regroup what we checked.
+* every compound operand parenthesised (only AND/OR chains, which bind more
+  loosely than anything else, are not), so PostgreSQL's operator precedence
+  can not regroup what we checked.
 
 The result can therefore be embedded verbatim as ``WHERE <rendered>``.
 
@@ -48,6 +49,9 @@ Decisions
   (and two deliveries) disagree.  Use literal dates instead.
 * ``current_user``, ``session_user``, ``current_setting()``, ``version()`` …
   are refused: a scope must not depend on, or leak, session information.
+  Bare words that sqlglot reads as names (``user``, ``current_role``) are
+  rendered as quoted column references, never as PostgreSQL's session
+  functions, so they must name offering columns (else 42703).
 * Backslashes inside string literals are refused.  With
   ``standard_conforming_strings = off`` (a per-session setting the buyer may
   control) PostgreSQL would treat ``\\`` as an escape and ``'a\\'`` would not
@@ -59,6 +63,13 @@ Decisions
 * Casts only to plain built-in types.  Casts to ``regclass``/``regproc``/
   ``oid``/user-defined types are refused: they look objects up in the catalog
   or run arbitrary type input functions.
+* Output is fully parenthesised except for AND/OR chains (which bind more
+  loosely than anything else), e.g. ``("a" + 1) > 2``; ``IN`` lists hold
+  literals only.  sqlglot normalises some spellings, and we render the
+  canonical PostgreSQL form: ``x::t`` -> ``CAST(x AS t)``, ``date_part('f',
+  x)`` -> ``EXTRACT(f FROM x)``, ``substr`` -> ``substring(x FROM a FOR b)``,
+  ``ltrim/rtrim/btrim`` -> ``trim(LEADING|TRAILING ... FROM x)``,
+  ``ceiling`` -> ``ceil``, ``char_length`` -> ``length``, ``!=`` -> ``<>``.
 * ``substring(x FROM 'regex')`` (the regex form), ``SIMILAR TO`` and ``~`` are
   refused (no regular expressions), as are ``COLLATE``, array subscripts, JSON
   operators, ``ANY``/``ALL``, arrays, row constructors and ``*``.
@@ -73,7 +84,11 @@ Errors
   offering does not have (the message lists the allowed ones).
 * :class:`~nyop_server.errors.InvalidParameter` (22023) for anything that is
   not a valid, supported predicate: syntax errors, non-boolean top level,
-  blank after parsing, unsupported syntax, too long or too deeply nested.
+  blank after parsing (e.g. only a comment), comments, refused literal forms
+  (E'', U&, $$), parameters, other unsupported syntax, NUL characters, more
+  than :data:`MAX_SCOPE_LENGTH` (4000) characters, more than 32 nested
+  parentheses / CASEs / prefix operators, or an expression tree deeper than
+  100 levels.
 
 No other exception type ever escapes (sqlglot errors and any unexpected
 exception are converted to ``InvalidParameter``).
@@ -394,7 +409,7 @@ def _type_label(to) -> str:
 
 
 def _cast_type(to):
-    """``(pg spelling, bool?)`` for an allowed cast target, else ``None``."""
+    """PostgreSQL spelling of an allowed cast target (``numeric(10, 2)``), else ``None``."""
     if not isinstance(to, exp.DataType) or to.args.get("nested"):
         return None
     if to.args.get("kind") or to.args.get("values") or to.args.get("collate"):

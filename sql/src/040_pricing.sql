@@ -17,30 +17,19 @@ $$;
 COMMENT ON FUNCTION @extschema@.nyop_quote(text, numeric, jsonb, text[], text, text) IS
     'Quote a bid: the best version of an offering (or of a comparison group) the bid buys, as jsonb';
 
+-- Arrays go straight to PL/Python (no jsonb round trip): this is the hot path
+-- of users with their own MCKP, and of the solver benchmark.
+CREATE FUNCTION nyop._solve_mckp(weights float8[], profits float8[], capacity float8, method text) RETURNS jsonb
+LANGUAGE plpython3u IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+if 'nyop' not in GD:
+    plpy.execute('SELECT nyop._load()')
+return GD['nyop'].solve_mckp_arrays(weights, profits, capacity, method)
+$$;
+
 CREATE FUNCTION @extschema@.nyop_solve_mckp(weights float8[], profits float8[], capacity float8,
     method text DEFAULT 'exact') RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF weights IS NULL OR profits IS NULL OR capacity IS NULL THEN
-        RAISE EXCEPTION 'nyop_solve_mckp: weights, profits and capacity must be given' USING ERRCODE = '22004';
-    END IF;
-    IF array_ndims(weights) IS DISTINCT FROM 2 OR array_ndims(profits) IS DISTINCT FROM 2 THEN
-        RAISE EXCEPTION 'nyop_solve_mckp: weights and profits must be 2-dimensional arrays (one row per class)'
-            USING ERRCODE = '2202E';
-    END IF;
-    IF array_dims(weights) <> array_dims(profits) THEN
-        RAISE EXCEPTION 'nyop_solve_mckp: weights % and profits % differ in shape', array_dims(weights), array_dims(profits)
-            USING ERRCODE = '2202E';
-    END IF;
-    IF capacity IN ('NaN', 'Infinity', '-Infinity') OR 'NaN' = ANY(weights) OR 'NaN' = ANY(profits)
-       OR 'Infinity' = ANY(weights) OR 'Infinity' = ANY(profits)
-       OR '-Infinity' = ANY(weights) OR '-Infinity' = ANY(profits) THEN
-        RAISE EXCEPTION 'nyop_solve_mckp: weights, profits and capacity must be finite numbers'
-            USING ERRCODE = '22023';
-    END IF;
-    RETURN nyop._unwrap(nyop._call_definer('solve_mckp', jsonb_build_object(
-        'weights', to_jsonb(weights), 'profits', to_jsonb(profits), 'capacity', capacity, 'method', method)));
-END
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nyop._unwrap(nyop._solve_mckp(weights, profits, capacity, method))
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_solve_mckp(float8[], float8[], float8, text) IS
     'Solve a multiple-choice knapsack problem: one item per row (class), maximum profit within capacity';

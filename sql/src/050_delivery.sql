@@ -152,7 +152,7 @@ BEGIN
     INSERT INTO nyop.buyers (buyer) VALUES (role) ON CONFLICT DO NOTHING;
     EXECUTE format('GRANT USAGE ON SCHEMA nyop, nyop_views TO %s', role);
     EXECUTE format('GRANT SELECT, INSERT (offering, bid, preferences, columns, scope, solver) ON nyop.bids TO %s', role);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
                    '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
                    '@extschema@.nyop_quality(text, text), '
                    '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) TO %s', role);
@@ -173,7 +173,7 @@ BEGIN
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
     EXECUTE format('REVOKE ALL ON nyop.bids FROM %s', role);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
                    '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
                    '@extschema@.nyop_quality(text, text), '
                    '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) FROM %s', role);
@@ -190,7 +190,7 @@ BEGIN
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', role);
     EXECUTE format('GRANT SELECT ON nyop.provider_bids TO %s', role);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
                    '@extschema@.nyop_quality(text, text) TO %s', role);
 END
 $$;

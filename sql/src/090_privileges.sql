@@ -20,3 +20,5 @@ $$;
 
 -- Views call the clock with the reader's rights; it reveals nothing.
 GRANT EXECUTE ON FUNCTION nyop.clock() TO PUBLIC;
+-- Loading nyop's Python modules is harmless and needed by every invoker-rights entry point.
+GRANT EXECUTE ON FUNCTION nyop._load() TO PUBLIC;
