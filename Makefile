@@ -12,7 +12,9 @@ PG_MAJOR     ?= 15
 PG_CONFIG    ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
 VERSION      := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" sql/nyop.control)
 # Where the server's Python finds our modules and sqlglot (see sql/src/000_bootstrap.sql).
-NYOP_LIB_DIR ?= /usr/local/lib/nyop/$(VERSION)
+# One directory for every version's install script: the Python stays backward-compatible
+# with the SQL of older versions until ALTER EXTENSION nyop UPDATE.
+NYOP_LIB_DIR ?= /usr/local/lib/nyop/python
 PYTHON       ?= python3
 # The interpreter PL/Python embeds (Debian's), which compiles our modules at install time.
 SERVER_PYTHON ?= /usr/bin/python3
@@ -20,7 +22,7 @@ VENV         ?= .venv
 SQLGLOT_SPEC ?= sqlglot>=25,<31
 APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-numpy python3-venv
 
-SQL_SOURCES  := $(sort $(wildcard sql/src/*.sql))
+SQL_SOURCES  := $(wildcard sql/incremental/*/*.sql sql/idempotent/*.sql sql/nyop--*.sql) sql/build.sh
 SQL_BUILD    := build/nyop--$(VERSION).sql
 
 .PHONY: all deps venv build install test demo bench clean
@@ -45,20 +47,16 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-## One install script per version, concatenated from idempotent pieces.
+## Install and upgrade scripts, from idempotent pieces and incremental migrations.
 build: $(SQL_BUILD)
 $(SQL_BUILD): $(SQL_SOURCES) sql/nyop.control
-	mkdir -p build
-	{ echo "-- nyop $(VERSION): generated from sql/src/*.sql by make; do not edit"; \
-	  echo '\echo Use "CREATE EXTENSION nyop" to load this file. \quit'; \
-	  for f in $(SQL_SOURCES); do echo; echo "-- ---- $$f"; sed 's|@NYOP_LIB_DIR@|$(NYOP_LIB_DIR)|g' $$f; done; } > $@
+	rm -rf build && bash sql/build.sh build '$(NYOP_LIB_DIR)'
 
 ## Extension files into the server's share dir; our modules + sqlglot where the
 ## server's Python looks (numpy comes from the distribution: python3-numpy).
 install: build venv
 	install -d $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension
-	install -m 644 sql/nyop.control $(SQL_BUILD) $(wildcard sql/nyop--*--*.sql) \
-	  $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension/
+	install -m 644 sql/nyop.control build/nyop--*.sql $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension/
 	rm -rf $(DESTDIR)$(NYOP_LIB_DIR).tmp && install -d $(DESTDIR)$(NYOP_LIB_DIR).tmp
 	cp -r plpython/nyop_server $(DESTDIR)$(NYOP_LIB_DIR).tmp/
 	$(VENV)/bin/pip install -q --no-deps --no-compile --target $(DESTDIR)$(NYOP_LIB_DIR).tmp '$(SQLGLOT_SPEC)'

@@ -155,17 +155,17 @@ def make_offering(conn, name: str, n: int) -> None:
 PREFS5 = json.dumps({"completeness": 0.3, "timeliness": 0.3, "amount_of_data": 0.3, "customer_support": 0.1})
 
 
-def bench_quality(conn, rep: Report, quick: bool, big: str, small: str) -> None:
+def bench_quality(conn, admin, rep: Report, quick: bool, big: str, small: str) -> None:
     n = 3 if quick else 5
     ours = timed(lambda: conn.execute(f"SELECT nyop_quality('{big}')").fetchone(), n)
     cols = ", ".join(f"c{i}" for i in range(1, 9))
-    base = timed(lambda: conn.execute(
+    base = timed(lambda: admin.execute(
         f"SELECT count(*), sum(num_nonnulls(id, {cols})), "
         f"avg(extract(epoch FROM (nyop.clock() - lu))) FROM {big}").fetchone(), n)
-    rep.add("quality", f"nyop_quality over {rows(conn, big):,} rows x 10 columns (vs one plain aggregate pass)",
+    rep.add("quality", f"nyop_quality over {rows(admin, big):,} rows x 10 columns (vs one plain aggregate pass)",
             med(ours), med(base), 1.5)
     q = lambda t: (lambda: conn.execute("SELECT nyop_quote(%s, 500, %s::jsonb)", (t, PREFS5)).fetchone())
-    rep.add("quality", f"unscoped nyop_quote on {rows(conn, big):,} rows (vs on {rows(conn, small):,} rows)",
+    rep.add("quality", f"unscoped nyop_quote on {rows(admin, big):,} rows (vs on {rows(admin, small):,} rows)",
             med(timed(q(big), 20, warmup=2)), med(timed(q(small), 20, warmup=2)), 1.5,
             note="unscoped measures are cached per session for nyop.quality_cache_ttl (60 s)")
 
@@ -185,11 +185,12 @@ def bench_views(admin, buyer_conn, rep: Report, quick: bool, big: str) -> None:
     cols = ", ".join(quote["columns"])
     delay = quote["delay_seconds"]
     n = 3 if quick else 5
+    # NOT (v IS NULL) makes every column be computed (masks included) without shipping rows to the client
     ours = timed(lambda: buyer_conn.execute(f"SELECT count(*) FROM (SELECT * FROM {view}) v "
-                                            f"WHERE v IS NOT NULL OR true").fetchone(), n)
+                                            f"WHERE NOT (v IS NULL)").fetchone(), n)
     base = timed(lambda: admin.execute(
         f"SELECT count(*) FROM (SELECT {cols} FROM {big} WHERE lu <= nyop.clock() - make_interval(secs => {delay})) v "
-        f"WHERE v IS NOT NULL OR true").fetchone(), n)
+        f"WHERE NOT (v IS NULL)").fetchone(), n)
     rep.add("views", f"full scan of a tailored view, {rows(admin, big):,} rows (delay {quote['delay']}, "
                      f"completeness {quote['completeness_target']:.2f}, {len(quote['columns'])} columns)",
             med(ours), med(base), 2.0)
@@ -345,7 +346,7 @@ def run(parts=None, quick: bool = False, json_path: str | None = None, md_path: 
                     if part == "solver":
                         bench_solver(buyer, rep, quick)
                     elif part == "quality":
-                        bench_quality(buyer, rep, quick, "big", "small")
+                        bench_quality(buyer, admin, rep, quick, "big", "small")
                     elif part == "views":
                         bench_views(admin, buyer, rep, quick, "big")
                     elif part == "bids":

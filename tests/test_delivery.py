@@ -195,6 +195,16 @@ def test_scope_is_part_of_the_view(paper_db, buyer):
     assert {r[0] for r in rows(conn, view, LATER)[1]} == {"FRA"}
 
 
+def test_scope_on_a_column_not_delivered(paper_db, buyer):
+    _, conn = buyer()
+    prefs = json.dumps({"timeliness": 0.5, "amount_of_data": 0.1, "customer_support": 0.4})
+    _, _, status, quote, view = place(conn, bid=700, prefs=prefs, columns=["temperature"],
+                                      scope="humidity >= 65")
+    assert status == "accepted" and "humidity" not in quote["columns"]
+    cols, data = rows(conn, view, LATER)
+    assert "humidity" not in cols and len(data) == 3     # LHR's three rows have humidity ≥ 65
+
+
 def test_view_is_plain_and_listable(paper_db, buyer):
     name, conn = buyer()
     view = place(conn)[4]

@@ -74,10 +74,11 @@ def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict) -> str:
 
 
 def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | None, scope_sql: str | None,
-              key_hash_fns: dict) -> str:
+              key_hash_fns: dict, scope_cols=()) -> str:
     """The visible versions: current rows (and, with a delay, old versions from history)
-    whose last-updated value is at most now − delay, plus the key hash; scoped."""
-    cols = list(dict.fromkeys(list(off["key_columns"]) + list(columns)))
+    whose last-updated value is at most now − delay, plus the key hash; scoped.
+    ``scope_cols`` are the columns the scope reads, selected even when not delivered."""
+    cols = list(dict.fromkeys(list(off["key_columns"]) + list(columns) + list(scope_cols)))
     sel = lambda a: ", ".join("%s.%s" % (a, ident(c)) for c in cols) + ", %s AS %s" % (
         key_hash_sql(a, off["key_columns"], key_hash_fns), ident(KEY_HASH))
     base = "SELECT %s FROM %s b" % (sel("b"), off["relation_sql"])

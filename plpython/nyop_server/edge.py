@@ -366,7 +366,11 @@ def create_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope) ->
     scope_sql = parse_scope(scope, off["columns"])
     fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
            for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
-    inner = delivery.inner_sql(off, cols, delay, history, scope_sql, fns)
+    scope_cols = []
+    if scope_sql:
+        from . import scope as scope_mod
+        scope_cols = sorted(scope_mod.scope_columns(scope, off["columns"]))
+    inner = delivery.inner_sql(off, cols, delay, history, scope_sql, fns, scope_cols)
     masked = delivery.masked_columns(off, cols)
     ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
     counts = ctx.execute(delivery.counts_sql(inner, off, cols))[0]

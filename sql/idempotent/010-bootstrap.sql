@@ -4,7 +4,7 @@
 -- Puts our modules (and the sqlglot shipped with them) on the server Python's
 -- sys.path once per session and keeps the package in GD. The path is fixed at
 -- build time, never taken from a setting a user could change.
-CREATE FUNCTION nyop._load() RETURNS void
+CREATE OR REPLACE FUNCTION nyop._load() RETURNS void
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
 import sys
 lib = '@NYOP_LIB_DIR@'
@@ -21,7 +21,7 @@ $$;
 
 -- Turns the error envelope of an internal function into a proper PostgreSQL
 -- error (message, SQLSTATE, hint) -- no Python traceback reaches the client.
-CREATE FUNCTION nyop._unwrap(r jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION nyop._unwrap(r jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     e jsonb := r->'error';
@@ -49,7 +49,7 @@ $$;
 -- (tests, demos, back-testing); unset, the transaction time.
 -- No SET search_path here on purpose: a SET clause stops PostgreSQL from inlining
 -- the function into the tailored views; the body is fully schema-qualified instead.
-CREATE FUNCTION nyop.clock() RETURNS timestamptz
+CREATE OR REPLACE FUNCTION nyop.clock() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT coalesce(NULLIF(pg_catalog.current_setting('nyop.now', true), '')::pg_catalog.timestamptz,
                     pg_catalog.now())
@@ -58,14 +58,14 @@ $$;
 -- The two doors into nyop's Python. `_call` runs with the caller's rights;
 -- `_call_definer` runs with the extension owner's and accepts only the handlers
 -- that are safe for anyone (measures, quotes, the bare solver): see edge.DEFINER_SAFE.
-CREATE FUNCTION nyop._call(handler text, payload jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION nyop._call(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
     plpy.execute('SELECT nyop._load()')
 return GD['nyop'].call(plpy, GD, handler, payload)
 $$;
 
-CREATE FUNCTION nyop._call_definer(handler text, payload jsonb) RETURNS jsonb
+CREATE OR REPLACE FUNCTION nyop._call_definer(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
     plpy.execute('SELECT nyop._load()')

@@ -1,7 +1,7 @@
 -- Pricing: quotes for a bid, and the bare MCKP solver. SECURITY DEFINER lives in
 -- nyop._call_definer only: these wrappers add no rights of their own.
 
-CREATE FUNCTION @extschema@.nyop_quote(offering text, bid numeric, preferences jsonb,
+CREATE OR REPLACE FUNCTION @extschema@.nyop_quote(offering text, bid numeric, preferences jsonb,
     columns text[] DEFAULT NULL, scope text DEFAULT NULL, solver text DEFAULT 'exact') RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -19,14 +19,14 @@ COMMENT ON FUNCTION @extschema@.nyop_quote(text, numeric, jsonb, text[], text, t
 
 -- Arrays go straight to PL/Python (no jsonb round trip): this is the hot path
 -- of users with their own MCKP, and of the solver benchmark.
-CREATE FUNCTION nyop._solve_mckp(weights float8[], profits float8[], capacity float8, method text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION nyop._solve_mckp(weights float8[], profits float8[], capacity float8, method text) RETURNS jsonb
 LANGUAGE plpython3u IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
     plpy.execute('SELECT nyop._load()')
 return GD['nyop'].solve_mckp_arrays(weights, profits, capacity, method)
 $$;
 
-CREATE FUNCTION @extschema@.nyop_solve_mckp(weights float8[], profits float8[], capacity float8,
+CREATE OR REPLACE FUNCTION @extschema@.nyop_solve_mckp(weights float8[], profits float8[], capacity float8,
     method text DEFAULT 'exact') RETURNS jsonb
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT nyop._unwrap(nyop._solve_mckp(weights, profits, capacity, method))

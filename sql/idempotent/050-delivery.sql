@@ -1,65 +1,9 @@
--- Delivery: history capture on base tables, bids with their trigger, purchases
--- (the buyer's tailored views), buyer roles and who sees what.
-
-CREATE SCHEMA nyop_views;
-COMMENT ON SCHEMA nyop_views IS 'nyop: buyers'' tailored views, one per accepted bid, readable by that buyer only';
-REVOKE ALL ON SCHEMA nyop_views FROM PUBLIC;
-
--- Which base tables keep history, keyed how. Several offerings may share one.
-CREATE TABLE nyop.histories (
-    relation     regclass PRIMARY KEY,
-    history      regclass NOT NULL,
-    key_columns  text[] NOT NULL,
-    last_updated text NOT NULL
-);
-
--- Per-offering, per-column seeds of the cell masks, derived from the offering's secret.
-CREATE TABLE nyop.mask_seeds (
-    offering    text NOT NULL REFERENCES nyop.offerings ON DELETE CASCADE ON UPDATE CASCADE,
-    column_name text NOT NULL,
-    seed        bigint NOT NULL,
-    PRIMARY KEY (offering, column_name)
-);
-
-CREATE TABLE nyop.bids (
-    bid_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    offering    text NOT NULL,                 -- an offering or a comparison group
-    buyer       regrole NOT NULL DEFAULT current_user::regrole,
-    bid         numeric NOT NULL,
-    preferences jsonb NOT NULL,
-    columns     text[],
-    scope       text,
-    solver      text NOT NULL DEFAULT 'exact',
-    status      text CHECK (status IN ('accepted', 'rejected')),
-    quote       jsonb,
-    view        regclass,
-    sold        text,                          -- the offering sold (a member, for a group)
-    placed_at   timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX ON nyop.bids (buyer);
-CREATE INDEX ON nyop.bids (sold);
-COMMENT ON TABLE nyop.bids IS 'Bids: INSERT one to buy; a trigger prices it and, if accepted, creates your tailored view';
-
--- What an accepted bid bought: its view and the mask threshold chosen at purchase time.
-CREATE TABLE nyop.purchases (
-    bid_id       bigint PRIMARY KEY REFERENCES nyop.bids ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
-    offering     text NOT NULL REFERENCES nyop.offerings ON UPDATE CASCADE,
-    buyer        regrole NOT NULL,
-    view         regclass NOT NULL,
-    threshold    bigint,                       -- keep a cell iff its hash <= threshold
-    completeness float8,                       -- delivered at purchase time
-    created_at   timestamptz NOT NULL DEFAULT now()
-);
-
--- Registered buyers.
-CREATE TABLE nyop.buyers (
-    buyer    regrole PRIMARY KEY,
-    added_at timestamptz NOT NULL DEFAULT now()
-);
+-- Delivery: history capture, the bid trigger, the provider's view of bids, buyer and
+-- provider roles. Tables and policies are in incremental/; this file is idempotent.
 
 -- History capture: statement-level, set-based, one INSERT per statement.
 -- TG_ARGV: history table, column list, key join condition (o = old, n = new), LU column.
-CREATE FUNCTION nyop._capture_update() RETURNS trigger
+CREATE OR REPLACE FUNCTION nyop._capture_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
@@ -71,7 +15,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION nyop._capture_delete() RETURNS trigger
+CREATE OR REPLACE FUNCTION nyop._capture_delete() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) SELECT %s, nyop.clock(), NULL FROM nyop_old',
@@ -80,7 +24,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION nyop._capture_truncate() RETURNS trigger
+CREATE OR REPLACE FUNCTION nyop._capture_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) SELECT %s, nyop.clock(), NULL FROM %s',
@@ -91,11 +35,16 @@ $$;
 
 -- The bid trigger: price the bid with the exact solver and, if accepted, create
 -- the buyer's view -- all in the inserting transaction, or nothing at all.
-CREATE FUNCTION nyop._place_bid() RETURNS trigger
+CREATE OR REPLACE FUNCTION nyop._place_bid() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r jsonb;
 BEGIN
+    -- A row that arrives already priced comes from pg_restore (or the operator): buyers
+    -- cannot insert into status (column privileges), so keep it as it is.
+    IF NEW.status IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
     IF NEW.bid IS NULL OR NEW.bid IN ('NaN', 'Infinity', '-Infinity') THEN
         RAISE EXCEPTION 'bid must be a finite number > 0, got %', coalesce(NEW.bid::text, 'NULL')
             USING ERRCODE = '22023';
@@ -112,25 +61,20 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER place_bid BEFORE INSERT ON nyop.bids FOR EACH ROW EXECUTE FUNCTION nyop._place_bid();
+CREATE OR REPLACE TRIGGER place_bid BEFORE INSERT ON nyop.bids FOR EACH ROW EXECUTE FUNCTION nyop._place_bid();
 
 -- Bids are immutable once placed (the view and the price depend on them).
-CREATE FUNCTION nyop._bids_immutable() RETURNS trigger
+CREATE OR REPLACE FUNCTION nyop._bids_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RAISE EXCEPTION 'bids cannot be changed once placed; place a new bid instead' USING ERRCODE = '55000';
 END
 $$;
-CREATE TRIGGER bids_immutable BEFORE UPDATE ON nyop.bids FOR EACH ROW EXECUTE FUNCTION nyop._bids_immutable();
-
--- Row-level security: a buyer sees and places only its own bids.
-ALTER TABLE nyop.bids ENABLE ROW LEVEL SECURITY;
-CREATE POLICY buyer_reads_own ON nyop.bids FOR SELECT USING (buyer = current_user::regrole);
-CREATE POLICY buyer_bids_as_itself ON nyop.bids FOR INSERT WITH CHECK (buyer = current_user::regrole);
+CREATE OR REPLACE TRIGGER bids_immutable BEFORE UPDATE ON nyop.bids FOR EACH ROW EXECUTE FUNCTION nyop._bids_immutable();
 
 -- What a provider sees of the bids on its offerings: price, levels, status --
 -- not the buyer's weights, column list or scope ("protect the buyer").
-CREATE VIEW nyop.provider_bids WITH (security_barrier) AS
+CREATE OR REPLACE VIEW nyop.provider_bids WITH (security_barrier) AS
 SELECT b.bid_id, b.sold AS offering, b.buyer, b.bid, b.status,
        (b.quote->>'cost')::numeric AS cost,
        (SELECT jsonb_object_agg(k, v - 'utility') FROM jsonb_each(b.quote->'levels') AS l(k, v)) AS levels,
@@ -140,7 +84,7 @@ FROM nyop.bids b JOIN nyop.offerings o ON o.name = b.sold
 WHERE pg_has_role(current_user, o.provider, 'USAGE');
 COMMENT ON VIEW nyop.provider_bids IS 'Bids on the offerings you provide (without the buyers'' preferences, columns or scope)';
 
-CREATE FUNCTION @extschema@.nyop_add_buyer(role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION @extschema@.nyop_add_buyer(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF role IS NULL THEN
@@ -160,7 +104,7 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_add_buyer(regrole) IS 'Let a role quote and bid; it will read its own bids and views only';
 
-CREATE FUNCTION @extschema@.nyop_remove_buyer(role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION @extschema@.nyop_remove_buyer(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v regclass;
@@ -182,7 +126,7 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_remove_buyer(regrole) IS 'Stop a role from bidding; it loses access to its views (its bids are kept)';
 
-CREATE FUNCTION @extschema@.nyop_add_provider(role regrole) RETURNS void
+CREATE OR REPLACE FUNCTION @extschema@.nyop_add_provider(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF role IS NULL THEN

@@ -3,7 +3,7 @@
 
 -- The public wrapper has no SET search_path so that an unqualified name lands in
 -- the caller's current schema, as CREATE VIEW would; it only hands that schema on.
-CREATE FUNCTION nyop._universal_relation(default_schema text, name text, relations regclass[]) RETURNS regclass
+CREATE OR REPLACE FUNCTION nyop._universal_relation(default_schema text, name text, relations regclass[]) RETURNS regclass
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parts text[] := parse_ident(name);
@@ -52,14 +52,14 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION @extschema@.nyop_universal_relation(name text, relations regclass[]) RETURNS regclass
+CREATE OR REPLACE FUNCTION @extschema@.nyop_universal_relation(name text, relations regclass[]) RETURNS regclass
 LANGUAGE sql AS $$
     SELECT nyop._universal_relation(pg_catalog.current_schema(), name, relations)
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_universal_relation(text, regclass[]) IS
     'Create a view: the natural full outer join of a provider''s relations (its universal relation)';
 
-CREATE FUNCTION @extschema@.nyop_register_offering(
+CREATE OR REPLACE FUNCTION @extschema@.nyop_register_offering(
     name text, relation regclass, ask_price numeric, key_columns text[],
     last_updated text DEFAULT NULL, volatility interval DEFAULT NULL,
     reserve_price numeric DEFAULT NULL, comparison_group text DEFAULT NULL,
@@ -84,7 +84,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.nyop_register_offering(text, regclass, numeric, text[], text, interval, numeric, text, text, int) IS
     'Register (or replace) an offering: a relation sold by quality at a public ask price';
 
-CREATE FUNCTION @extschema@.nyop_set_criterion(offering text, criterion text, provider_weight numeric,
+CREATE OR REPLACE FUNCTION @extschema@.nyop_set_criterion(offering text, criterion text, provider_weight numeric,
     tiers text[] DEFAULT NULL, pricing text DEFAULT 'score',
     threshold numeric DEFAULT 0, min_level int DEFAULT 1) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -101,7 +101,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.nyop_set_criterion(text, text, numeric, text[], text, numeric, int) IS
     'Price an offering on a quality criterion: measured (completeness, timeliness, amount_of_data) or contractual (tiers)';
 
-CREATE FUNCTION @extschema@.nyop_drop_offering(offering text) RETURNS void
+CREATE OR REPLACE FUNCTION @extschema@.nyop_drop_offering(offering text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     DELETE FROM nyop.offerings o WHERE o.name = offering;
@@ -112,7 +112,7 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_drop_offering(text) IS 'Remove an offering with its criteria and secret';
 
-CREATE FUNCTION @extschema@.nyop_quality(offering text, scope text DEFAULT NULL) RETURNS jsonb
+CREATE OR REPLACE FUNCTION @extschema@.nyop_quality(offering text, scope text DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT nyop._unwrap(nyop._call_definer('quality_of', jsonb_build_object('offering', offering, 'scope', scope)))
 $$;
