@@ -4,7 +4,7 @@ import psycopg
 import pytest
 
 from conftest import one
-from nyop_pg import paper
+from nyop_pg import EXTENSION_VERSION, paper
 
 
 def test_create_and_drop_extension_leaves_nothing(db):
@@ -12,7 +12,7 @@ def test_create_and_drop_extension_leaves_nothing(db):
     assert one(db, "SELECT count(*) FROM pg_namespace WHERE nspname = 'nyop'") == 0
     assert one(db, "SELECT count(*) FROM pg_proc WHERE proname LIKE 'nyop%'") == 0
     db.execute("CREATE EXTENSION nyop CASCADE")
-    assert one(db, "SELECT extversion FROM pg_extension WHERE extname = 'nyop'") == "0.1.0"
+    assert one(db, "SELECT extversion FROM pg_extension WHERE extname = 'nyop'") == EXTENSION_VERSION
 
 
 def test_paper_quality_b_completeness(paper_db):

@@ -190,6 +190,9 @@ def check_levels(inst, q):
             top, lv = m, j
             qs = model.data_level_scores(u, m, r["threshold"])[j]
             assert e["score"] == pytest.approx(qs, rel=1e-12, abs=1e-15)
+            # independently of level_cap: the offering reaches the score it sells, QS_j <= own / ref
+            own, ref = inst.measured.get(name), inst.reference.get(name)
+            assert j == 0 or (own is not None and ref and qs <= own / ref + 1e-9), (name, j, qs, own, ref)
         else:
             t = e["tier"]
             assert lo <= t <= cap, (name, t, lo, cap)
