@@ -38,6 +38,11 @@ def call(plpy, GD, name: str, args_json: str, definer: bool = False) -> str:
         return json.dumps({"ok": result}, allow_nan=False)
     except NyopError as e:
         return json.dumps({"error": e.as_dict()})
+    except (ValueError, TypeError, OverflowError, KeyError) as e:
+        # Only malformed input reaches these (a JSON value of the wrong type or size):
+        # say so with a SQLSTATE instead of a Python traceback.
+        return json.dumps({"error": {"sqlstate": "22023", "message": "nyop: invalid input for %s: %s: %s"
+                                     % (name, type(e).__name__, e), "hint": None, "detail": None}})
     except plpy.SPIError as e:
         return json.dumps({"error": {
             "sqlstate": getattr(e, "sqlstate", None) or "XX000",

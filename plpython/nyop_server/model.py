@@ -156,11 +156,16 @@ def normalise_preferences(prefs, known: list) -> dict:
                                    hint="known criteria: %s" % ", ".join(known))
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise InvalidParameter("preference weight of %r must be a number, got %r" % (k, v))
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:
+            v = math.inf
         if math.isnan(v) or math.isinf(v) or v < 0:
-            raise InvalidParameter("preference weight of %r must be a finite number >= 0, got %r" % (k, v))
+            raise InvalidParameter("preference weight of %r must be a finite number >= 0, got %.6g" % (k, v))
         out[k] = v
-    s = sum(out.values())
-    if s <= 0:
+    mx = max(out.values())
+    if mx <= 0:
         raise InvalidParameter("preference weights are all zero: give at least one weight > 0")
-    return {k: out.get(k, 0.0) / s for k in known}
+    # scale by the largest first: huge finite weights must not overflow the sum
+    s = math.fsum(v / mx for v in out.values())
+    return {k: out.get(k, 0.0) / mx / s for k in known}

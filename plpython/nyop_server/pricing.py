@@ -19,7 +19,10 @@ SOLVERS = ("exact", "greedy")
 def check_bid(bid) -> float:
     if bid is None or isinstance(bid, bool) or not isinstance(bid, (int, float)):
         raise InvalidParameter("bid must be a number, got %r" % (bid,))
-    b = float(bid)
+    try:
+        b = float(bid)
+    except OverflowError:
+        b = math.inf
     if math.isnan(b) or math.isinf(b) or b <= 0:
         raise InvalidParameter("bid must be a finite number > 0, got %s" % (bid,))
     return b
