@@ -26,6 +26,13 @@ class Ctx:
             self.plans[(sql, types)] = plan
         return self.plpy.execute(plan, list(args))
 
+    def has_market(self) -> bool:
+        """Whether the installed schema is 0.2.0 or later (previews, settings, upgrades).
+
+        `make install` replaces the Python before `ALTER EXTENSION nyop UPDATE` runs, so the
+        modules must keep serving the previous version's schema until then."""
+        return self.query("SELECT to_regclass('nyop.previews') IS NOT NULL AS v")[0]["v"]
+
     def execute(self, sql: str):
         """Run generated SQL (DDL, or a query whose text depends on the data model)."""
         return self.plpy.execute(sql)

@@ -130,18 +130,39 @@ def counts_sql(inner: str, off: dict, columns: list) -> str:
         nn(masked), nn(unmasked), inner)
 
 
-def view_ddl(view_sql: str, off: dict, columns: list, inner: str, bid_id: int, masked: bool) -> str:
-    """CREATE VIEW: projected columns in the quote's order, masked cells as CASE expressions."""
+def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql: str | None,
+             replace: bool = False) -> str:
+    """CREATE [OR REPLACE] VIEW: projected columns in order; with ``threshold_sql`` (an
+    expression reading the purchase's threshold from a table the buyer cannot read) the
+    masked columns become CASE expressions over the cell hash."""
     outs = []
-    masked_cols = set(masked_columns(off, columns)) if masked else set()
-    thr = "(SELECT p.threshold FROM nyop.purchases p WHERE p.bid_id = %d)" % bid_id
+    masked_cols = set(masked_columns(off, columns)) if threshold_sql else set()
     for c in columns:
         if c in masked_cols:
             outs.append("CASE WHEN %s <= %s THEN v.%s END AS %s"
-                        % (cell_hash_sql("v", off["name"], c), thr, ident(c), ident(c)))
+                        % (cell_hash_sql("v", off["name"], c), threshold_sql, ident(c), ident(c)))
         else:
             outs.append("v.%s" % ident(c))
-    return "CREATE VIEW %s WITH (security_barrier) AS SELECT %s FROM (%s) v" % (view_sql, ", ".join(outs), inner)
+    return "CREATE %sVIEW %s WITH (security_barrier) AS SELECT %s FROM (%s) v" % (
+        "OR REPLACE " if replace else "", view_sql, ", ".join(outs), inner)
+
+
+def purchase_threshold_sql(bid_id: int) -> str:
+    return "(SELECT p.threshold FROM nyop.purchases p WHERE p.bid_id = %d)" % int(bid_id)
+
+
+def preview_threshold_sql(offering: str) -> str:
+    return "(SELECT p.threshold FROM nyop.previews p WHERE p.offering = %s)" % literal(offering)
+
+
+def delivered_sql(view_sql: str, off: dict, columns: list) -> str:
+    """Cells and non-null cells of a view, over every column but the last-updated one."""
+    counted = [c for c in columns if c != off["last_updated"]]
+    return ("SELECT count(*) * %d AS cells, coalesce(sum(num_nonnulls(%s)), 0) AS nonnull FROM %s v"
+            % (len(counted), ", ".join("v.%s" % ident(c) for c in counted), view_sql))
+
+
+MIN_INT8 = -(2 ** 63)
 
 
 def keep_count(target: float, rows: int, n_counted: int, unmasked_nonnull: int, masked_nonnull: int):

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import math
 
-from . import catalog, delivery, mckp, model, pricing, quality, registration
+from . import catalog, mckp, model, pricing, quality, registration
+from . import pricing as pricing_mod
 from .catalog import Ctx
 from .sqltext import ident, literal
 from .errors import NyopError, InvalidParameter, InsufficientPrivilege, UndefinedTable
 
 HANDLERS = {}
 # Handlers reachable through the SECURITY DEFINER door: read-only, safe for anyone.
-DEFINER_SAFE = {"quality_of", "quote", "solve_mckp"}
+DEFINER_SAFE = {"quality_of", "quote", "explain", "audit_offering", "solve_mckp"}
 
 
 def handler(fn):
@@ -109,7 +110,7 @@ def register_offering(ctx, name, relid, ask_price, key_columns, last_updated=Non
         # Re-registering replaces the offering: criteria are set again against the new definition.
         ctx.query("DELETE FROM nyop.criteria WHERE offering = $1", ("text",), (name,))
     ctx.query("INSERT INTO nyop.offering_secrets (offering) VALUES ($1) ON CONFLICT DO NOTHING", ("text",), (name,))
-    ensure_history(ctx, catalog.offering(ctx, name), rel["relkind"])
+    purchase.ensure_history(ctx, catalog.offering(ctx, name), rel["relkind"])
     ctx.cache.pop(("quality", name), None)
     return {"offering": name, "replaced": bool(rows[0]["replaced"])}
 
@@ -128,12 +129,17 @@ def set_criterion(ctx, offering, criterion, provider_weight, tiers=None, pricing
     off = catalog.offering(ctx, offering)
     c = registration.check_criterion(criterion, provider_weight, tiers, pricing, threshold, min_level,
                                      off["levels"], off["last_updated"] is not None)
-    if criterion == "timeliness" and relkind_of(ctx, off["relid"]) not in ("r", "p"):
+    if criterion == "timeliness" and purchase.relkind_of(ctx, off["relid"]) not in ("r", "p"):
         raise InvalidParameter("timeliness needs %s to be a table: delayed delivery keeps old row versions in a "
                                "history, which only a table's triggers can capture" % off["relation_sql"],
                                hint="sell a table (e.g. CREATE TABLE … AS SELECT * FROM the universal relation)")
     ctx.query(UPSERT_CRITERION, ("text", "text", "numeric", "text[]", "text", "numeric", "int4"),
               (offering, criterion, c["provider_weight"], tiers, pricing, c["threshold"], c["min_level"]))
+    full = {k: 1.0 for k in model.MEASURED}     # the whole price table, whatever the data reaches
+    # (``pricing`` is this handler's parameter here, hence the qualified name)
+    problems = market.audit(pricing_mod.priced_classes(off, catalog.criteria(ctx, offering), full, full))["problems"]
+    if problems:
+        ctx.plpy.warning("offering %s fails the arbitrage audit: %s" % (offering, "; ".join(problems)))
     return {"offering": offering, "criterion": criterion}
 
 
@@ -224,8 +230,26 @@ def reference_scores(measures: dict) -> dict:
     return ref
 
 
+PREVIEW_COLUMNS_SQL = "SELECT quote->'columns' AS columns FROM nyop.previews WHERE offering = $1"
+
+
+def preview_columns(ctx: Ctx, offering: str) -> list:
+    """Columns of the offering's free preview: every paid version includes them."""
+    if not ctx.has_market():
+        return []
+    rows = ctx.query(PREVIEW_COLUMNS_SQL, ("text",), (offering,))
+    return json.loads(rows[0]["columns"]) if rows and rows[0]["columns"] else []
+
+
 @handler
 def quote(ctx, offering, bid, preferences, columns=None, scope=None, solver="exact", fresh=False):
+    return quote_with(ctx, offering, bid, preferences, columns, scope, solver, fresh)
+
+
+def quote_with(ctx, offering, bid, preferences, columns=None, scope=None, solver="exact", fresh=False,
+               floors=None, budget=None, explain=False, minimum=False):
+    """Quote an offering or a comparison group. ``floors``/``budget``: an upgrade (see
+    purchase.place_bid); ``explain``: add what more would buy (nyop_explain)."""
     bid = pricing.check_bid(bid)
     solver = pricing.check_solver(solver)
     members, is_group = catalog.resolve_offerings(ctx, offering)
@@ -254,8 +278,13 @@ def quote(ctx, offering, bid, preferences, columns=None, scope=None, solver="exa
             quotes.append({"offering": m["name"], "accepted": False, "solver": solver, "bid": bid,
                            "full_quality": False, "reason": "the scope selects no rows"})
             continue
-        q = pricing.quote_offering(m, crits[m["name"]], meas, reference, omega, bid, wanted, solver, n_ref)
+        q = pricing.quote_offering(m, crits[m["name"]], meas, reference, omega, bid, wanted, solver, n_ref,
+                                   floors=floors, budget=budget, always=preview_columns(ctx, m["name"]),
+                                   minimum=minimum)
         q["quality"] = {k: meas[k] for k in ("completeness", "timeliness", "amount_of_data", "rows")}
+        if explain:
+            q.update(pricing.explain(q, pricing.priced_classes(m, crits[m["name"]], meas, reference, floors),
+                                     omega))
         quotes.append(q)
     if is_group and first_error and not any(q.get("accepted") for q in quotes) \
             and all("solver" not in q for q in quotes):
@@ -265,6 +294,11 @@ def quote(ctx, offering, bid, preferences, columns=None, scope=None, solver="exa
     best = pricing.best_of(quotes)
     best["group"] = offering
     return best
+
+
+@handler
+def explain(ctx, offering, bid, preferences, columns=None, scope=None, solver="exact"):
+    return quote_with(ctx, offering, bid, preferences, columns, scope, solver, explain=True)
 
 
 def solve_mckp_arrays(weights, profits, capacity, method) -> str:
@@ -292,115 +326,5 @@ def solve_mckp(ctx, weights, profits, capacity, method="exact"):
             "weight": float(sol.weight), "optimal": bool(sol.optimal), "gap": float(sol.gap)}
 
 
-# -- delivery: history capture and the bid trigger ------------------------------------
-
-HISTORY_SQL = "SELECT history::text AS history, key_columns, last_updated FROM nyop.histories WHERE relation = $1"
-
-
-def ensure_history(ctx: Ctx, off: dict, relkind: str) -> None:
-    """Keep every old version of the offering's base table (tables only; views have no rows of their own)."""
-    if not off.get("last_updated") or relkind not in ("r", "p"):
-        return
-    have = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
-    if have:
-        h = have[0]
-        if list(h["key_columns"]) != list(off["key_columns"]) or h["last_updated"] != off["last_updated"]:
-            raise InvalidParameter(
-                "%s already keeps history keyed on (%s) with last-updated column %s; an offering on it must use "
-                "the same" % (off["relation_sql"], ", ".join(h["key_columns"]), h["last_updated"]))
-        return
-    name = delivery.history_name(off["relid"])
-    for stmt in delivery.history_ddl(off["relation_sql"], name, off["key_columns"]):
-        ctx.execute(stmt)
-    for stmt in delivery.capture_triggers_ddl(off["relation_sql"], name, off["columns"], off["key_columns"],
-                                              off["last_updated"]):
-        ctx.execute(stmt)
-    ctx.query("INSERT INTO nyop.histories VALUES ($1::oid::regclass, ('nyop.' || quote_ident($2))::regclass, $3, $4)",
-              ("oid", "text", "text[]", "text"), (off["relid"], name, off["key_columns"], off["last_updated"]))
-
-
-KEY_HASH_FNS_SQL = """
-SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type,
-       (SELECT quote_ident(n.nspname) || '.' || quote_ident(pr.proname)
-        FROM pg_catalog.pg_opclass oc
-        JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
-        JOIN pg_catalog.pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
-             AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
-        JOIN pg_catalog.pg_proc pr ON pr.oid = p.amproc
-        JOIN pg_catalog.pg_namespace n ON n.oid = pr.pronamespace
-        WHERE oc.opcintype = a.atttypid AND oc.opcdefault AND pr.proargtypes[0] = a.atttypid
-        LIMIT 1) AS fn
-FROM pg_catalog.pg_attribute a
-WHERE a.attrelid = $1 AND a.attname = ANY($2)"""
-
-ENSURE_SEEDS_SQL = """
-INSERT INTO nyop.mask_seeds (offering, column_name, seed)
-SELECT $1, c, hashtextextended(s.secret || ':' || c, 0)
-FROM unnest($2::text[]) c, nyop.offering_secrets s WHERE s.offering = $1
-ON CONFLICT DO NOTHING"""
-
-
-def relkind_of(ctx: Ctx, relid: int) -> str:
-    return ctx.query("SELECT relkind::text AS k FROM pg_catalog.pg_class WHERE oid = $1", ("oid",), (relid,))[0]["k"]
-
-
-@handler
-def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scope=None, solver="exact"):
-    """The bid trigger's work: quote with fresh measures; if accepted, create the view."""
-    if not ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole", ("text",), (buyer,)) and \
-            not ctx.query("SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolsuper", ("text",), (buyer,)):
-        raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
-    q = quote(ctx, offering=offering, bid=bid, preferences=preferences, columns=columns, scope=scope,
-              solver=solver, fresh=True)
-    if not q["accepted"]:
-        return {"status": "rejected", "quote": q, "view": None}
-    off = catalog.offering(ctx, q["offering"])
-    view_oid, completeness = create_view(ctx, off, q, bid_id, buyer, scope)
-    q["view_completeness"] = completeness
-    return {"status": "accepted", "quote": q, "view": view_oid}
-
-
-def create_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope) -> tuple:
-    """The buyer's view for quote ``q``; returns (oid, completeness delivered at purchase time)."""
-    cols = q["columns"]
-    delay = q["delay_seconds"]
-    history = None
-    if delay > 0:
-        h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
-        history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
-    scope_sql = parse_scope(scope, off["columns"])
-    fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
-           for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
-    scope_cols = []
-    if scope_sql:
-        from . import scope as scope_mod
-        scope_cols = sorted(scope_mod.scope_columns(scope, off["columns"]))
-    inner = delivery.inner_sql(off, cols, delay, history, scope_sql, fns, scope_cols)
-    masked = delivery.masked_columns(off, cols)
-    ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
-    counts = ctx.execute(delivery.counts_sql(inner, off, cols))[0]
-    n_counted = len([c for c in cols if c != off["last_updated"]])
-    rows, mnn, unn = int(counts["rows"]), int(counts["masked_nonnull"]), int(counts["unmasked_nonnull"])
-    target = q["completeness_target"] if q["completeness_target"] is not None else 1.0
-    keep = delivery.keep_count(target, rows, n_counted, unn, mnn)
-    use_mask = bool(masked) and keep < mnn
-    threshold = None
-    if use_mask and keep > 0:
-        threshold = int(ctx.execute(delivery.threshold_sql(inner, off["name"], masked, keep))[0]["h"])
-    cells = rows * n_counted
-    completeness = ((unn + (keep if use_mask else mnn)) / cells) if cells else None
-    view_name = "%s_%d" % (off["name"], bid_id)
-    view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
-    ctx.execute(delivery.view_ddl(view_sql, off, cols, inner, bid_id, use_mask))
-    oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
-    comment = json.dumps({"bid_id": bid_id, "offering": off["name"], "price": q["bid"],
-                          "levels": {k: v["level"] for k, v in q["levels"].items()},
-                          "delay": q["delay"], "completeness_target": q["completeness_target"]})
-    ctx.execute("COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)))
-    ctx.execute("REVOKE ALL ON %s FROM PUBLIC" % view_sql)
-    ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, ident(buyer)))
-    ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, completeness) "
-              "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6)",
-              ("int8", "text", "text", "oid", "int8", "float8"),
-              (bid_id, off["name"], buyer, oid, threshold, completeness))
-    return oid, completeness
+# Handlers of the other modules register themselves on import (they use quote_with, measure, …).
+from . import market, purchase  # noqa: E402,F401

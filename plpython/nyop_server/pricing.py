@@ -66,20 +66,43 @@ def criteria_of(rows: list) -> list:
             for r in rows]
 
 
-def project(off: dict, n: int, wanted: list) -> list:
-    """y_t = n columns: the buyer's order Z first, then the provider's; keys always kept."""
+def project(off: dict, n: int, wanted: list, always=()) -> list:
+    """y_t = n columns: the buyer's order Z first, then the provider's; keys always kept
+    (and ``always``: the columns of a published free preview, so every version contains it)."""
     order = list(wanted) + [c for c in off["columns"] if c not in wanted]
-    chosen = set(order[:n]) | set(off["key_columns"])
+    chosen = set(order[:n]) | set(off["key_columns"]) | set(always)
     return [c for c in order if c in chosen]
 
 
+def priced_classes(off: dict, crit_rows: list, measured: dict, reference: dict, floors: dict | None = None) -> list:
+    """The MCKPP's classes for an offering; ``floors`` ({criterion: level}) drops the levels
+    below what a buyer already holds (an upgrade never sells less)."""
+    crits = build_classes(criteria_of(crit_rows), off["reserve_price"], parse_utility(off["utility"]),
+                          off["levels"], measured, reference)
+    for c in crits:
+        floor = (floors or {}).get(c.name)
+        if floor is not None:
+            keep = [j for j, l in enumerate(c.levels) if l >= floor - 1e-9]
+            c.levels = [c.levels[j] for j in keep]
+            c.scores = [c.scores[j] for j in keep]
+            c.prices = [c.prices[j] for j in keep]
+            c.tier_of = [c.tier_of[j] for j in keep] if c.tier_of else []
+    return crits
+
+
 def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, omega: dict,
-                   bid: float, wanted: list, solver: str, n_reference_columns: int) -> dict:
-    """The quote of one offering for a bid: accepted or not, levels, price, product."""
-    utility = parse_utility(off["utility"])
+                   bid: float, wanted: list, solver: str, n_reference_columns: int,
+                   floors: dict | None = None, budget: float | None = None, always=(),
+                   minimum: bool = False) -> dict:
+    """The quote of one offering for a bid: accepted or not, levels, price, product.
+
+    ``budget`` is the knapsack's capacity when it differs from the bid (an upgrade: what was
+    paid before plus this bid); ``always`` are columns every version includes (a free preview's);
+    ``minimum`` prices the lowest version whatever the bid (a free preview).
+    """
     P = off["reserve_price"]
-    m = off["levels"]
-    crits = build_classes(criteria_of(crit_rows), P, utility, m, measured, reference)
+    cap = bid if budget is None else budget
+    crits = priced_classes(off, crit_rows, measured, reference, floors)
     q = {"offering": off["name"], "solver": solver, "bid": bid, "accepted": False, "full_quality": False}
     if not crits:
         q["reason"] = "offering %s has no quality criteria to price" % off["name"]
@@ -91,15 +114,20 @@ def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, 
     weights = [c.prices for c in crits]
     profits = [[omega.get(c.name, 0.0) * l for l in c.levels] for c in crits]
     min_cost = sum(w[0] for w in weights)
-    if bid >= P:
+    if minimum:
+        choice = [0] * len(crits)
+        q.update(optimal=True, gap=0.0)
+        trace = []
+    elif cap >= P:
         choice = [len(c.levels) - 1 for c in crits]
         q.update(full_quality=True, optimal=True, gap=0.0)
         trace = []
-    elif bid < min_cost:
-        q.update(reason="bid %s is below the cheapest admissible version" % _num(bid), minimum_bid=min_cost)
+    elif cap < min_cost:
+        q.update(reason="bid %s is below the cheapest admissible version" % _num(bid),
+                 minimum_bid=min_cost - (cap - bid))
         return q
     else:
-        sol = mckp.solve(weights, profits, bid, method=solver)
+        sol = mckp.solve(weights, profits, cap, method=solver)
         choice = sol.choice
         q.update(optimal=bool(sol.optimal), gap=float(sol.gap))
         trace = [{"criterion": crits[i].name, "level": _level(crits[i], j), "residual": cbar}
@@ -118,15 +146,44 @@ def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, 
         levels[c.name] = entry
         cost += c.prices[j]
         total_utility += u
-    q.update(utility=total_utility, cost=cost, residual=bid - cost, levels=levels)
+    q.update(utility=total_utility, cost=cost, residual=cap - cost, levels=levels)
     if trace:
         q["trace"] = trace
-    q.update(product(off, levels, measured, reference, wanted, n_reference_columns))
+    q.update(product(off, levels, measured, reference, wanted, n_reference_columns, always))
     return q
 
 
+def explain(q: dict, crits: list, omega: dict) -> dict:
+    """What more would buy: per criterion the next level up, its price, and the smallest bid
+    that buys this same version with that criterion one level higher (any bid from there on
+    buys at least that utility); and the smallest bid that buys full quality (every criterion
+    at its cap) — nothing a buyer could not learn by bidding."""
+    held = {name: entry["level"] for name, entry in (q.get("levels") or {}).items()}
+    base_cost = q.get("cost")
+    out = {}
+    for c in crits:
+        cur = held.get(c.name)
+        idx = next((j for j, l in enumerate(c.levels) if cur is not None and abs(l - cur) < 1e-9), None)
+        if idx is None:
+            idx = -1 if not q.get("accepted") else None
+        if idx is None or idx + 1 >= len(c.levels):
+            out[c.name] = {"next_level": None, "reason": "at the highest level this offering delivers"}
+            continue
+        nxt = idx + 1
+        extra = c.prices[nxt] - (c.prices[idx] if idx >= 0 else 0.0)
+        entry = {"next_level": _level(c, nxt), "price": c.prices[nxt], "extra": extra,
+                 "utility_gain": omega.get(c.name, 0.0) * (c.levels[nxt] - (c.levels[idx] if idx >= 0 else 0))}
+        if c.contractual:
+            entry["terms"] = c.tiers[c.tier_of[nxt] - 1] if c.tier_of[nxt] >= 1 else None
+        if base_cost is not None:
+            entry["bid"] = base_cost + extra
+        out[c.name] = entry
+    full = sum(c.prices[-1] for c in crits) if crits and all(c.levels for c in crits) else None
+    return {"next": out, "full_quality_bid": full}
+
+
 def product(off: dict, levels: dict, measured: dict, reference: dict, wanted: list,
-            n_reference_columns: int) -> dict:
+            n_reference_columns: int, always=()) -> dict:
     """MODEL.md §7: the columns, delay and completeness target the quote buys."""
     ncols = len(off["columns"])
     if "amount_of_data" in levels:
@@ -141,7 +198,7 @@ def product(off: dict, levels: dict, measured: dict, reference: dict, wanted: li
     target = own_c
     if "completeness" in levels and own_c is not None:
         target = min(own_c, levels["completeness"]["score"] * (reference.get("completeness") or own_c))
-    return {"columns": project(off, n, wanted), "delay": format_interval(delay), "delay_seconds": delay,
+    return {"columns": project(off, n, wanted, always), "delay": format_interval(delay), "delay_seconds": delay,
             "completeness_target": target}
 
 

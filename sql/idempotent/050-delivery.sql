@@ -56,6 +56,8 @@ BEGIN
     NEW.quote := r->'quote';
     NEW.sold := r->'quote'->>'offering';
     NEW.view := (r->>'view')::oid::regclass;
+    NEW.provider_share := (r->>'provider_share')::numeric;
+    NEW.operator_share := (r->>'operator_share')::numeric;
     NEW.placed_at := now();
     RETURN NEW;
 END
@@ -98,8 +100,10 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT (offering, bid, preferences, columns, scope, solver) ON nyop.bids TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
                    '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
+                   '@extschema@.nyop_explain(text, numeric, jsonb, text[], text, text), '
                    '@extschema@.nyop_quality(text, text), '
                    '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) TO %s', role);
+    PERFORM nyop._grant_previews(role);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_add_buyer(regrole) IS 'Let a role quote and bid; it will read its own bids and views only';
@@ -119,8 +123,12 @@ BEGIN
     EXECUTE format('REVOKE ALL ON nyop.bids FROM %s', role);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
                    '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
+                   '@extschema@.nyop_explain(text, numeric, jsonb, text[], text, text), '
                    '@extschema@.nyop_quality(text, text), '
                    '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) FROM %s', role);
+    FOR v IN SELECT p.view FROM nyop.previews p LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
+    END LOOP;
     EXECUTE format('REVOKE USAGE ON SCHEMA nyop, nyop_views FROM %s', role);
 END
 $$;
@@ -132,11 +140,14 @@ BEGIN
     IF role IS NULL THEN
         RAISE EXCEPTION 'nyop_add_provider: role must be given' USING ERRCODE = '22023';
     END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', role);
-    EXECUTE format('GRANT SELECT ON nyop.provider_bids TO %s', role);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
-                   '@extschema@.nyop_quality(text, text) TO %s', role);
+    EXECUTE format('GRANT USAGE ON SCHEMA nyop, nyop_views TO %s', role);
+    EXECUTE format('GRANT SELECT ON nyop.provider_bids, nyop.seller_analytics, nyop.seller_weights TO %s', role);
+    EXECUTE format('GRANT SELECT, DELETE, INSERT (offering) ON nyop.previews TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
+                   'nyop._provides(regrole, text), '
+                   '@extschema@.nyop_quality(text, text), @extschema@.nyop_audit(text), '
+                   '@extschema@.nyop_publish_preview(text), @extschema@.nyop_unpublish_preview(text) TO %s', role);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_add_provider(regrole) IS
-    'Let a role see the bids on the offerings it provides (offerings are registered by the operator)';
+    'Let a role see bids and analytics of the offerings it provides, audit them and publish previews';

@@ -22,3 +22,5 @@ $$;
 GRANT EXECUTE ON FUNCTION nyop.clock() TO PUBLIC;
 -- Loading nyop's Python modules is harmless and needed by every invoker-rights entry point.
 GRANT EXECUTE ON FUNCTION nyop._load() TO PUBLIC;
+-- Row-level security on previews asks this with the reader's rights.
+GRANT EXECUTE ON FUNCTION nyop._provides(regrole, text) TO PUBLIC;

@@ -24,3 +24,20 @@ CREATE TABLE nyop.previews (
     published_at timestamptz NOT NULL DEFAULT now()
 );
 SELECT pg_catalog.pg_extension_config_dump('nyop.previews', '');
+
+-- A purchase's view masks cells (threshold set) or delivers them all. 0.1.0 kept NULL for
+-- "keep none"; 0.2.0 writes the smallest int8 for that and NULL only for unmasked views.
+ALTER TABLE nyop.purchases ADD COLUMN masked boolean NOT NULL DEFAULT false;
+UPDATE nyop.purchases SET masked = pg_get_viewdef(view) LIKE '%hashint8extended%';
+UPDATE nyop.purchases SET threshold = -9223372036854775808 WHERE masked AND threshold IS NULL;
+
+-- Previews are published by providers through INSERT (RLS says whose offerings). The
+-- policy's test is defined here because policies need it now; idempotent/060 keeps it current.
+CREATE FUNCTION nyop._provides(role regrole, offering text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM nyop.offerings o WHERE o.name = offering AND pg_has_role(role, o.provider, 'USAGE'))
+$$;
+ALTER TABLE nyop.previews ENABLE ROW LEVEL SECURITY;
+CREATE POLICY provider_publishes ON nyop.previews FOR ALL
+    USING (nyop._provides(current_user::regrole, offering))
+    WITH CHECK (nyop._provides(current_user::regrole, offering));

@@ -1,0 +1,281 @@
+"""Purchases: the bid trigger's work — history capture on base tables, the buyer's
+view (created, or upgraded in place), commission shares, free previews.
+
+SQL text comes from :mod:`delivery`; this module decides what to build and runs it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import catalog, delivery, pricing
+from .catalog import Ctx
+from .edge import handler, parse_scope, quote_with
+from .errors import InsufficientPrivilege, InvalidParameter, UndefinedObject
+from .sqltext import ident, literal
+
+HISTORY_SQL = "SELECT history::text AS history, key_columns, last_updated FROM nyop.histories WHERE relation = $1"
+
+KEY_HASH_FNS_SQL = """
+SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type,
+       (SELECT quote_ident(n.nspname) || '.' || quote_ident(pr.proname)
+        FROM pg_catalog.pg_opclass oc
+        JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+        JOIN pg_catalog.pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
+             AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
+        JOIN pg_catalog.pg_proc pr ON pr.oid = p.amproc
+        JOIN pg_catalog.pg_namespace n ON n.oid = pr.pronamespace
+        WHERE oc.opcintype = a.atttypid AND oc.opcdefault AND pr.proargtypes[0] = a.atttypid
+        LIMIT 1) AS fn
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = $1 AND a.attname = ANY($2)"""
+
+ENSURE_SEEDS_SQL = """
+INSERT INTO nyop.mask_seeds (offering, column_name, seed)
+SELECT $1, c, hashtextextended(s.secret || ':' || c, 0)
+FROM unnest($2::text[]) c, nyop.offering_secrets s WHERE s.offering = $1
+ON CONFLICT DO NOTHING"""
+
+HELD_SQL = """
+SELECT p.bid_id, p.view::text AS view_sql, p.view::oid AS view_oid, p.threshold, p.masked,
+       b.quote, b.columns, b.scope
+FROM nyop.purchases p JOIN nyop.bids b USING (bid_id)
+WHERE p.buyer = $1::regrole AND p.offering = $2 AND p.superseded_by IS NULL"""
+
+PREVIEW_SQL = "SELECT threshold, quote FROM nyop.previews WHERE offering = $1"
+
+
+def relkind_of(ctx: Ctx, relid: int) -> str:
+    return ctx.query("SELECT relkind::text AS k FROM pg_catalog.pg_class WHERE oid = $1", ("oid",), (relid,))[0]["k"]
+
+
+def ensure_history(ctx: Ctx, off: dict, relkind: str) -> None:
+    """Keep every old version of the offering's base table (tables only: a view keeps no rows).
+    Re-registering after the provider added columns extends the history and its triggers."""
+    if not off.get("last_updated") or relkind not in ("r", "p"):
+        return
+    have = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
+    name = delivery.history_name(off["relid"])
+    if have:
+        h = have[0]
+        if list(h["key_columns"]) != list(off["key_columns"]) or h["last_updated"] != off["last_updated"]:
+            raise InvalidParameter(
+                "%s already keeps history keyed on (%s) with last-updated column %s; an offering on it must use "
+                "the same" % (off["relation_sql"], ", ".join(h["key_columns"]), h["last_updated"]))
+        hist_cols = {r["attname"] for r in ctx.query(
+            "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            ("text",), (h["history"],))}
+        missing = [c for c in off["columns"] if c not in hist_cols]
+        for c in missing:
+            typ = ctx.query("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute "
+                            "WHERE attrelid = $1 AND attname = $2", ("oid", "text"), (off["relid"], c))[0]["t"]
+            ctx.execute("ALTER TABLE %s ADD COLUMN %s %s" % (h["history"], ident(c), typ))
+        for trg in ("nyop_history_update", "nyop_history_delete", "nyop_history_truncate"):
+            ctx.execute("DROP TRIGGER IF EXISTS %s ON %s" % (trg, off["relation_sql"]))
+    else:
+        for stmt in delivery.history_ddl(off["relation_sql"], name, off["key_columns"]):
+            ctx.execute(stmt)
+        ctx.query("INSERT INTO nyop.histories VALUES ($1::oid::regclass, ('nyop.' || quote_ident($2))::regclass, "
+                  "$3, $4)", ("oid", "text", "text[]", "text"),
+                  (off["relid"], name, off["key_columns"], off["last_updated"]))
+    for stmt in delivery.capture_triggers_ddl(off["relation_sql"], name, off["columns"], off["key_columns"],
+                                              off["last_updated"]):
+        ctx.execute(stmt)
+
+
+def commission_rate(ctx: Ctx) -> float:
+    if not ctx.has_market():
+        return 0.0
+    r = ctx.query("SELECT (value #>> '{}')::float8 AS v FROM nyop.settings WHERE key = 'commission_rate'")
+    return float(r[0]["v"]) if r else 0.0
+
+
+@handler
+def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scope=None, solver="exact"):
+    """The bid trigger's work: quote with fresh measures; if accepted, create (or, for a buyer
+    who already holds this offering, upgrade in place) the view; record the shares."""
+    if not ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole", ("text",), (buyer,)) and \
+            not ctx.query("SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolsuper", ("text",), (buyer,)):
+        raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
+    market = ctx.has_market()
+    held = ctx.query(HELD_SQL, ("text", "text"), (buyer, offering)) if market else []
+    if held:
+        return upgrade(ctx, dict(held[0]), bid_id, offering, buyer, bid, preferences, columns, scope, solver)
+    q = quote_with(ctx, offering, bid, preferences, columns, scope, solver, fresh=True)
+    if not q["accepted"]:
+        return {"status": "rejected", "quote": q, "view": None}
+    add_greedy(ctx, q, offering, bid, preferences, columns, scope, solver)
+    off = catalog.offering(ctx, q["offering"])
+    view_name = "%s_%d" % (off["name"], bid_id)
+    oid = build_view(ctx, off, q, bid_id, buyer, scope, view_name, q["columns"], floor=None)
+    return accepted(ctx, q, oid, bid)
+
+
+def accepted(ctx: Ctx, q: dict, oid, paid: float) -> dict:
+    rate = commission_rate(ctx)
+    return {"status": "accepted", "quote": q, "view": oid,
+            "operator_share": paid * rate, "provider_share": paid - paid * rate}
+
+
+def add_greedy(ctx, q, offering, bid, preferences, columns, scope, solver, **kw):
+    """What the paper's greedy would have delivered for the same bid (seller analytics)."""
+    if solver != "exact" or q.get("full_quality"):
+        q["greedy"] = {"utility": q["utility"], "residual": q["residual"]}
+        return
+    g = quote_with(ctx, offering, bid, preferences, columns, scope, "greedy", **kw)
+    q["greedy"] = {"utility": g.get("utility", 0.0), "residual": g.get("residual", bid)}
+
+
+def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope, solver):
+    """A buyer bids again on an offering it holds: it pays only this bid, for a version at
+    least as good in every criterion; the view is replaced in place (same name and OID)."""
+    old = json.loads(held["quote"])
+    if (columns is not None and columns != held["columns"]) or (scope is not None and scope != held["scope"]):
+        raise InvalidParameter("an upgrade keeps the columns and scope of the purchase it upgrades (bid %s)"
+                               % held["bid_id"], hint="bid on the same offering without columns and scope")
+    paid = float(old.get("paid_total", old["bid"]))
+    floors = {k: v["level"] for k, v in old["levels"].items()}
+    q = quote_with(ctx, offering, bid, preferences, held["columns"], held["scope"], solver, fresh=True,
+                   floors=floors, budget=paid + float(pricing.check_bid(bid)))
+    q["upgrade_of"] = held["bid_id"]
+    if not q["accepted"]:
+        return {"status": "rejected", "quote": q, "view": None}
+    if all(abs(q["levels"][k]["level"] - v) < 1e-9 for k, v in floors.items()):
+        q.update(accepted=False, reason="this bid buys nothing beyond the version you hold (bid %s); "
+                                        "bid more to upgrade" % held["bid_id"])
+        for k in ("levels", "columns", "delay", "delay_seconds", "completeness_target", "utility", "cost"):
+            q.pop(k, None)
+        return {"status": "rejected", "quote": q, "view": None}
+    q["paid_total"] = paid + bid
+    add_greedy(ctx, q, offering, bid, preferences, held["columns"], held["scope"], solver, floors=floors,
+               budget=paid + bid)
+    off = catalog.offering(ctx, q["offering"])
+    # the old columns keep their places (dashboards), new ones follow: CREATE OR REPLACE keeps the OID
+    order = list(old["columns"]) + [c for c in q["columns"] if c not in old["columns"]]
+    view_name = ctx.query("SELECT relname FROM pg_class WHERE oid = $1", ("oid",), (held["view_oid"],))[0]["relname"]
+    ctx.query("UPDATE nyop.purchases SET superseded_by = $1 WHERE bid_id = $2", ("int8", "int8"),
+              (bid_id, held["bid_id"]))
+    floor = held["threshold"] if held["masked"] else "keep-all"
+    oid = build_view(ctx, off, q, bid_id, buyer, held["scope"], view_name, order, floor=floor, replace=True)
+    return accepted(ctx, q, oid, bid)
+
+
+def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, view_name: str, order: list,
+               floor, replace: bool = False):
+    """Create the buyer's view for quote ``q`` and record the purchase; returns the view's OID.
+
+    The mask threshold is chosen on the data at purchase time so that delivered completeness
+    is the target within one cell, then raised to ``floor`` (the held version's threshold on an
+    upgrade; 'keep-all' if it had no mask) and to the free preview's, so both stay contained."""
+    view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
+    threshold, use_mask = choose_threshold(ctx, off, q, scope, order)
+    preview = ctx.query(PREVIEW_SQL, ("text",), (off["name"],)) if ctx.has_market() else []
+    floors = [preview[0]["threshold"]] if preview and preview[0]["threshold"] is not None else []
+    if floor == "keep-all":
+        use_mask = False
+    elif floor is not None:
+        floors.append(floor)
+    if use_mask and floors:
+        threshold = max([threshold] + floors)
+    inner = view_inner(ctx, off, q, scope, order)
+    ctx.execute(delivery.view_ddl(view_sql, off, order, inner,
+                                  delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace))
+    oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
+    comment = json.dumps({"bid_id": bid_id, "offering": off["name"], "price": q["bid"],
+                          "levels": {k: v["level"] for k, v in q["levels"].items()},
+                          "delay": q["delay"], "completeness_target": q["completeness_target"]})
+    ctx.execute("COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)))
+    ctx.execute("REVOKE ALL ON %s FROM PUBLIC" % view_sql)
+    ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, ident(buyer)))
+    if ctx.has_market():
+        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, masked) "
+                  "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6)",
+                  ("int8", "text", "text", "oid", "int8", "bool"),
+                  (bid_id, off["name"], buyer, oid, threshold if use_mask else None, use_mask))
+    else:
+        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold) "
+                  "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5)",
+                  ("int8", "text", "text", "oid", "int8"), (bid_id, off["name"], buyer, oid, threshold))
+    d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
+    q["view_completeness"] = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
+    ctx.query("UPDATE nyop.purchases SET completeness = $1 WHERE bid_id = $2", ("float8", "int8"),
+              (q["view_completeness"], bid_id))
+    q["view_columns"] = order
+    return oid
+
+
+def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
+    """The visible versions (delay over history), scoped, with the key hash."""
+    delay = q["delay_seconds"]
+    history = None
+    if delay > 0:
+        h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
+        history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
+    scope_sql = parse_scope(scope, off["columns"])
+    scope_cols = []
+    if scope_sql:
+        from . import scope as scope_mod
+        scope_cols = sorted(scope_mod.scope_columns(scope, off["columns"]))
+    fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
+           for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
+    return delivery.inner_sql(off, order, delay, history, scope_sql, fns, scope_cols)
+
+
+def choose_threshold(ctx: Ctx, off: dict, q: dict, scope, order: list) -> tuple:
+    """(threshold, use_mask): keep exactly enough non-null cells for the completeness target."""
+    inner = view_inner(ctx, off, q, scope, order)
+    masked = delivery.masked_columns(off, order)
+    ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
+    counts = ctx.execute(delivery.counts_sql(inner, off, order))[0]
+    n_counted = len([c for c in order if c != off["last_updated"]])
+    rows, mnn, unn = int(counts["rows"]), int(counts["masked_nonnull"]), int(counts["unmasked_nonnull"])
+    target = q["completeness_target"] if q["completeness_target"] is not None else 1.0
+    keep = delivery.keep_count(target, rows, n_counted, unn, mnn)
+    if not masked or keep >= mnn:
+        return None, False
+    if keep == 0:
+        return delivery.MIN_INT8, True
+    return int(ctx.execute(delivery.threshold_sql(inner, off["name"], masked, keep))[0]["h"]), True
+
+
+# -- free previews ------------------------------------------------------------------------
+
+@handler
+def publish_preview(ctx, offering):
+    """The offering's lowest version, readable by every buyer, contained in every paid version:
+    its columns are included in every later purchase, its mask threshold is at most every
+    purchase's (later ones are raised to it), and its delay is the largest."""
+    off = catalog.offering(ctx, offering)
+    rows = catalog.criteria(ctx, offering)
+    prefs = {r["criterion"]: 1.0 for r in rows} or None
+    if not prefs:
+        raise InvalidParameter("offering %s has no criteria to price a preview on" % offering)
+    q = quote_with(ctx, offering, 1e-9, prefs, None, None, "exact", fresh=True, minimum=True)
+    if not q.get("levels"):
+        raise InvalidParameter("offering %s cannot deliver its minimum version: %s" % (offering, q.get("reason")))
+    held = [json.loads(r["cols"]) for r in ctx.query(
+        "SELECT b.quote->'view_columns' AS cols FROM nyop.purchases p JOIN nyop.bids b USING (bid_id) "
+        "WHERE p.offering = $1 AND p.superseded_by IS NULL AND b.quote ? 'view_columns'", ("text",), (offering,))]
+    cols = [c for c in q["columns"] if all(c in h for h in held) or c in off["key_columns"]]
+    threshold, use_mask = choose_threshold(ctx, off, q, None, cols)
+    if use_mask:
+        lows = [r["threshold"] for r in ctx.query(
+            "SELECT threshold FROM nyop.purchases WHERE offering = $1 AND superseded_by IS NULL AND masked",
+            ("text",), (offering,))]
+        threshold = min([threshold] + lows)
+    elif ctx.query("SELECT 1 FROM nyop.purchases WHERE offering = $1 AND superseded_by IS NULL AND masked",
+                   ("text",), (offering,)):
+        raise InvalidParameter("a preview of %s would hold cells that some purchases mask" % offering)
+    q["columns"] = cols
+    view_name = "%s_preview" % offering
+    view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
+    inner = view_inner(ctx, off, q, None, cols)
+    ctx.execute(delivery.view_ddl(view_sql, off, cols, inner,
+                                  delivery.preview_threshold_sql(offering) if use_mask else None))
+    ctx.execute("COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop free preview of " + offering)))
+    ctx.execute("REVOKE ALL ON %s FROM PUBLIC" % view_sql)
+    for r in ctx.query("SELECT buyer::text AS b FROM nyop.buyers"):
+        ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, ident(r["b"])))
+    oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
+    public = {k: q[k] for k in ("levels", "columns", "delay", "delay_seconds", "completeness_target")}
+    return {"view": oid, "threshold": threshold if use_mask else None, "quote": public}
