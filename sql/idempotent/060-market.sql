@@ -52,6 +52,13 @@ BEGIN
     IF NEW.view IS NOT NULL THEN          -- restored by pg_restore: already built
         RETURN NEW;
     END IF;
+    -- published_by defaults to the inserting role and providers may not set it (column
+    -- privileges); row-level security checks it again after this trigger.
+    IF NOT (nyop._provides(NEW.published_by, NEW.offering)
+            OR (SELECT rolsuper FROM pg_roles WHERE oid = NEW.published_by)) THEN
+        RAISE EXCEPTION 'permission denied: % does not provide offering %', NEW.published_by, quote_literal(NEW.offering)
+            USING ERRCODE = '42501';
+    END IF;
     r := nyop._unwrap(nyop._call('publish_preview', jsonb_build_object('offering', NEW.offering)));
     NEW.view := (r->>'view')::oid::regclass;
     NEW.threshold := (r->>'threshold')::bigint;

@@ -19,6 +19,7 @@ CREATE UNIQUE INDEX purchases_current_view ON nyop.purchases (view) WHERE supers
 CREATE TABLE nyop.previews (
     offering  text PRIMARY KEY REFERENCES nyop.offerings ON DELETE CASCADE ON UPDATE CASCADE,
     view      regclass NOT NULL,
+    published_by regrole NOT NULL DEFAULT current_user::regrole,
     threshold bigint,
     quote     jsonb NOT NULL,
     published_at timestamptz NOT NULL DEFAULT now()
