@@ -102,6 +102,28 @@ def bid_story(conn, connect_as) -> None:
                     "(SELECT string_agg(k || ' ' || (v->>'level'), ', ') FROM jsonb_each(levels) AS l(k, v)) AS levels "
                     "FROM nyop.provider_bids"))
     sql(conn, "RESET ROLE")
+    with connect_as("airline") as buyer:
+        explain_and_upgrade(buyer, prefs, view)
+
+
+def explain_and_upgrade(buyer, prefs: str, view: str) -> None:
+    show("What would more buy? nyop_explain")
+    sql(buyer, f"SET nyop.now = '{paper.PAPER_NOW}'")
+    e = sql(buyer, "SELECT nyop_explain('paper_a', 1000, %s::jsonb)", (prefs,)).fetchone()[0]
+    for crit, nxt in e["next"].items():
+        if nxt["next_level"] is None:
+            print(f"  {crit}: at the highest level")
+        else:
+            print(f"  {crit}: level {nxt['next_level']} for {nxt['extra']:.2f} more (bid {nxt['bid']:.2f}), "
+                  f"utility +{nxt['utility_gain']:.2f}")
+    print(f"  full quality from a bid of {e['full_quality_bid']:.2f}")
+    show("The airline upgrades: it bids 100 more and pays only that; the view is replaced in place")
+    bid_id, status, q, view2 = sql(buyer, "INSERT INTO nyop.bids (offering, bid, preferences) "
+                                          "VALUES ('paper_a', 100, %s) RETURNING bid_id, status, quote, view",
+                                   (prefs,)).fetchone()
+    print(f"  bid {bid_id}: {status}, upgrade of bid {q.get('upgrade_of')}, paid in total {q.get('paid_total')}; "
+          f"timeliness level {q['levels']['timeliness']['level']}, delay {q['delay']}; view {view2} "
+          f"({'the same' if str(view2) == str(view) else 'a new one'})")
 
 
 def run(dsn: str | None = None) -> int:
