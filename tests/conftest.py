@@ -132,7 +132,8 @@ def make_role(server, dbname):
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                      "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()", (made,))
         for name in made:
-            conn.execute(f'DROP OWNED BY "{name}" CASCADE')
+            conn.execute(f'REASSIGN OWNED BY "{name}" TO CURRENT_USER')
+            conn.execute(f'DROP OWNED BY "{name}"')
             conn.execute(f'DROP ROLE "{name}"')
 
 

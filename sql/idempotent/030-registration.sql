@@ -101,16 +101,49 @@ $$;
 COMMENT ON FUNCTION @extschema@.nyop_set_criterion(text, text, numeric, text[], text, numeric, int) IS
     'Price an offering on a quality criterion: measured (completeness, timeliness, amount_of_data) or contractual (tiers)';
 
-CREATE OR REPLACE FUNCTION @extschema@.nyop_drop_offering(offering text) RETURNS void
+-- Removes an offering with its criteria and secret; refused while buyers hold purchases
+-- of it, unless force (their views are dropped; the bids stay, as a record of what was sold).
+-- The history of its relation goes with the last offering on it.
+CREATE OR REPLACE FUNCTION @extschema@.nyop_drop_offering(offering text, force boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    rel regclass;
+    held bigint;
+    v regclass;
+    h record;
 BEGIN
-    DELETE FROM nyop.offerings o WHERE o.name = offering;
+    SELECT o.relation INTO rel FROM nyop.offerings o WHERE o.name = offering FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'offering % does not exist', quote_literal(offering) USING ERRCODE = '42704';
     END IF;
+    SELECT count(*) INTO held FROM nyop.purchases p WHERE p.offering = nyop_drop_offering.offering;
+    IF held > 0 AND NOT force THEN
+        RAISE EXCEPTION 'offering % has % purchase(s); dropping it would break buyers'' views', quote_literal(offering), held
+            USING ERRCODE = '55006', HINT = 'nyop_drop_offering(offering, force => true) drops their views too';
+    END IF;
+    PERFORM set_config('nyop.dropping', 'on', true);
+    FOR v IN SELECT DISTINCT p.view FROM nyop.purchases p WHERE p.offering = nyop_drop_offering.offering LOOP
+        EXECUTE format('DROP VIEW IF EXISTS %s', v);
+    END LOOP;
+    DELETE FROM nyop.purchases p WHERE p.offering = nyop_drop_offering.offering;
+    IF to_regclass('nyop.previews') IS NOT NULL THEN
+        DELETE FROM nyop.previews p WHERE p.offering = nyop_drop_offering.offering;
+    END IF;
+    DELETE FROM nyop.offerings o WHERE o.name = offering;
+    IF NOT EXISTS (SELECT 1 FROM nyop.offerings o WHERE o.relation = rel) THEN
+        FOR h IN SELECT * FROM nyop.histories WHERE relation = rel LOOP
+            EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', rel);
+            EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_delete ON %s', rel);
+            EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', rel);
+            DELETE FROM nyop.histories WHERE relation = rel;
+            EXECUTE format('DROP TABLE %s', h.history);
+        END LOOP;
+    END IF;
+    PERFORM set_config('nyop.dropping', 'off', true);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.nyop_drop_offering(text) IS 'Remove an offering with its criteria and secret';
+COMMENT ON FUNCTION @extschema@.nyop_drop_offering(text, boolean) IS
+    'Remove an offering with its criteria and secret (and, with force, its buyers'' views)';
 
 CREATE OR REPLACE FUNCTION @extschema@.nyop_quality(offering text, scope text DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$

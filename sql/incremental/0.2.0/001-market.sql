@@ -42,3 +42,11 @@ ALTER TABLE nyop.previews ENABLE ROW LEVEL SECURITY;
 CREATE POLICY provider_publishes ON nyop.previews FOR ALL
     USING (nyop._provides(current_user::regrole, offering))
     WITH CHECK (nyop._provides(current_user::regrole, offering));
+
+-- Purchases hold their offering (nyop_drop_offering refuses with a clear message first).
+ALTER TABLE nyop.purchases DROP CONSTRAINT purchases_offering_fkey,
+    ADD CONSTRAINT purchases_offering_fkey FOREIGN KEY (offering) REFERENCES nyop.offerings
+        ON UPDATE CASCADE ON DELETE RESTRICT;
+
+-- nyop_drop_offering gained a force argument.
+DROP FUNCTION IF EXISTS @extschema@.nyop_drop_offering(text);
