@@ -195,6 +195,8 @@ SELECT jsonb_build_object(
   'rls',        (SELECT jsonb_agg(format('%s:%s:%s', oid::regclass, relrowsecurity, relforcerowsecurity)
                                  ORDER BY oid::regclass::text)
                  FROM rel WHERE relkind = 'r'),
+  'event_triggers', (SELECT coalesce(jsonb_agg(format('%s:%s:%s', evtname, evtevent, evtenabled) ORDER BY evtname), '[]')
+                     FROM pg_event_trigger),
   'largeobjects', (SELECT count(*) FROM pg_largeobject_metadata),
   'extension',  (SELECT extversion FROM pg_extension WHERE extname = 'nyop'),
   'canary',     to_regclass('public.canary') IS NOT NULL)

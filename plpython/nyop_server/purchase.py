@@ -98,6 +98,9 @@ def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scop
             not ctx.query("SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolsuper", ("text",), (buyer,)):
         raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
     market = ctx.has_market()
+    # One bid at a time per buyer and offering: a re-bid must see the purchase it upgrades.
+    ctx.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 1861))", ("text", "text"),
+              (buyer, offering))
     held = ctx.query(HELD_SQL, ("text", "text"), (buyer, offering)) if market else []
     if held:
         return upgrade(ctx, dict(held[0]), bid_id, offering, buyer, bid, preferences, columns, scope, solver)
@@ -151,7 +154,8 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
                budget=paid + bid)
     off = catalog.offering(ctx, q["offering"])
     # the old columns keep their places (dashboards), new ones follow: CREATE OR REPLACE keeps the OID
-    order = list(old["columns"]) + [c for c in q["columns"] if c not in old["columns"]]
+    held_cols = old.get("view_columns") or old["columns"]
+    order = list(held_cols) + [c for c in q["columns"] if c not in held_cols]
     view_name = ctx.query("SELECT relname FROM pg_class WHERE oid = $1", ("oid",), (held["view_oid"],))[0]["relname"]
     ctx.query("UPDATE nyop.purchases SET superseded_by = $1 WHERE bid_id = $2", ("int8", "int8"),
               (bid_id, held["bid_id"]))
