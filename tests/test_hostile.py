@@ -219,6 +219,7 @@ class Env:
         self.dbname = f"nyop_hostile_{tag}"
         self.alice, self.bob, self.prov = f"alice_{tag}", f"bob_{tag}", f"prov_{tag}"
         self.roles = [self.alice, self.bob, self.prov, "postgres"]
+        self.last = self.before = None
         with psycopg.connect(server.dsn, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{self.dbname}"')
             for r in (self.alice, self.bob, self.prov):
@@ -319,12 +320,16 @@ def env(server):
 
 @pytest.fixture
 def hostile(env):
-    """The shared database, checked unchanged after the test (and sessions reset)."""
-    before, canary = env.snap(), env.canary()
+    """The shared database, checked unchanged after the test (and sessions reset). The state
+    after one test is the state before the next: each snapshot is taken once."""
+    if env.last is None:
+        env.last = env.snap()
+    before, canary = env.last, env.canary()
+    env.before = before
     yield env
     for c in (env.ca, env.cb, env.cp, env.op):
         env.reset(c)
-    after = env.snap()
+    after = env.last = env.snap()
     changed = sorted(k for k in before if before[k] != after[k])
     assert not changed, "changed by the attack: %s" % {k: (before[k], after[k]) for k in changed}
     assert env.canary() == canary
@@ -526,7 +531,7 @@ def test_attack_string(hostile, param, attack):
     env = hostile
     if who == OPERATOR:
         conn = env.op
-        before = env.snap()
+        before = env.before
         with conn.transaction(force_rollback=True):          # an accepted call is checked, then undone
             try:
                 value = _scalar(conn, run, (attack,))

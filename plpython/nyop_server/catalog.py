@@ -17,6 +17,7 @@ class Ctx:
         self.GD = GD
         self.plans = GD.setdefault("nyop_plans", {})
         self.cache = GD.setdefault("nyop_cache", {})
+        self._market = None
 
     def query(self, sql: str, types: tuple = (), args: tuple = ()):
         """Run a prepared statement, preparing it once per session."""
@@ -31,7 +32,9 @@ class Ctx:
 
         `make install` replaces the Python before `ALTER EXTENSION nyop UPDATE` runs, so the
         modules must keep serving the previous version's schema until then."""
-        return self.query("SELECT to_regclass('nyop.previews') IS NOT NULL AS v")[0]["v"]
+        if self._market is None:
+            self._market = self.query("SELECT to_regclass('nyop.previews') IS NOT NULL AS v")[0]["v"]
+        return self._market
 
     def execute(self, sql: str):
         """Run generated SQL (DDL, or a query whose text depends on the data model)."""

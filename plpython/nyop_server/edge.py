@@ -247,7 +247,7 @@ def quote(ctx, offering, bid, preferences, columns=None, scope=None, solver="exa
 
 
 def quote_with(ctx, offering, bid, preferences, columns=None, scope=None, solver="exact", fresh=False,
-               floors=None, budget=None, explain=False, minimum=False):
+               floors=None, budget=None, explain=False, minimum=False, with_greedy=False):
     """Quote an offering or a comparison group. ``floors``/``budget``: an upgrade (see
     purchase.place_bid); ``explain``: add what more would buy (nyop_explain)."""
     bid = pricing.check_bid(bid)
@@ -280,7 +280,7 @@ def quote_with(ctx, offering, bid, preferences, columns=None, scope=None, solver
             continue
         q = pricing.quote_offering(m, crits[m["name"]], meas, reference, omega, bid, wanted, solver, n_ref,
                                    floors=floors, budget=budget, always=preview_columns(ctx, m["name"]),
-                                   minimum=minimum)
+                                   minimum=minimum, with_greedy=with_greedy)
         q["quality"] = {k: meas[k] for k in ("completeness", "timeliness", "amount_of_data", "rows")}
         if explain:
             q.update(pricing.explain(q, pricing.priced_classes(m, crits[m["name"]], meas, reference, floors),

@@ -93,12 +93,13 @@ def priced_classes(off: dict, crit_rows: list, measured: dict, reference: dict, 
 def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, omega: dict,
                    bid: float, wanted: list, solver: str, n_reference_columns: int,
                    floors: dict | None = None, budget: float | None = None, always=(),
-                   minimum: bool = False) -> dict:
+                   minimum: bool = False, with_greedy: bool = False) -> dict:
     """The quote of one offering for a bid: accepted or not, levels, price, product.
 
     ``budget`` is the knapsack's capacity when it differs from the bid (an upgrade: what was
     paid before plus this bid); ``always`` are columns every version includes (a free preview's);
-    ``minimum`` prices the lowest version whatever the bid (a free preview).
+    ``minimum`` prices the lowest version whatever the bid (a free preview); ``with_greedy``
+    records what the paper's greedy would deliver on the same classes (seller analytics).
     """
     P = off["reserve_price"]
     cap = bid if budget is None else budget
@@ -130,6 +131,9 @@ def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, 
         sol = mckp.solve(weights, profits, cap, method=solver)
         choice = sol.choice
         q.update(optimal=bool(sol.optimal), gap=float(sol.gap))
+        if with_greedy:
+            g = sol if solver == "greedy" else mckp.solve(weights, profits, cap, method="greedy")
+            q["greedy"] = {"utility": float(g.profit), "residual": cap - float(g.weight)}
         trace = [{"criterion": crits[i].name, "level": _level(crits[i], j), "residual": cbar}
                  for (i, j, cbar) in sol.steps]
     q["accepted"] = True
@@ -147,6 +151,8 @@ def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, 
         cost += c.prices[j]
         total_utility += u
     q.update(utility=total_utility, cost=cost, residual=cap - cost, levels=levels)
+    if with_greedy and "greedy" not in q:
+        q["greedy"] = {"utility": total_utility, "residual": cap - cost}
     if trace:
         q["trace"] = trace
     q.update(product(off, levels, measured, reference, wanted, n_reference_columns, always))

@@ -40,7 +40,9 @@ HELD_SQL = """
 SELECT p.bid_id, p.view::text AS view_sql, p.view::oid AS view_oid, p.threshold, p.masked,
        b.quote, b.columns, b.scope
 FROM nyop.purchases p JOIN nyop.bids b USING (bid_id)
-WHERE p.buyer = $1::regrole AND p.offering = $2 AND p.superseded_by IS NULL"""
+WHERE p.buyer = $1::regrole AND p.offering = $2 AND p.superseded_by IS NULL
+  AND b.scope IS NOT DISTINCT FROM $3 AND ($4::text[] IS NULL OR b.columns IS NOT DISTINCT FROM $4)
+ORDER BY p.bid_id DESC LIMIT 1"""
 
 PREVIEW_SQL = "SELECT threshold, quote FROM nyop.previews WHERE offering = $1"
 
@@ -101,13 +103,13 @@ def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scop
     # One bid at a time per buyer and offering: a re-bid must see the purchase it upgrades.
     ctx.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 1861))", ("text", "text"),
               (buyer, offering))
-    held = ctx.query(HELD_SQL, ("text", "text"), (buyer, offering)) if market else []
+    held = ctx.query(HELD_SQL, ("text", "text", "text", "text[]"), (buyer, offering, scope, columns)) \
+        if market else []
     if held:
         return upgrade(ctx, dict(held[0]), bid_id, offering, buyer, bid, preferences, columns, scope, solver)
-    q = quote_with(ctx, offering, bid, preferences, columns, scope, solver, fresh=True)
+    q = quote_with(ctx, offering, bid, preferences, columns, scope, solver, fresh=True, with_greedy=True)
     if not q["accepted"]:
         return {"status": "rejected", "quote": q, "view": None}
-    add_greedy(ctx, q, offering, bid, preferences, columns, scope, solver)
     off = catalog.offering(ctx, q["offering"])
     view_name = "%s_%d" % (off["name"], bid_id)
     oid = build_view(ctx, off, q, bid_id, buyer, scope, view_name, q["columns"], floor=None)
@@ -120,26 +122,15 @@ def accepted(ctx: Ctx, q: dict, oid, paid: float) -> dict:
             "operator_share": paid * rate, "provider_share": paid - paid * rate}
 
 
-def add_greedy(ctx, q, offering, bid, preferences, columns, scope, solver, **kw):
-    """What the paper's greedy would have delivered for the same bid (seller analytics)."""
-    if solver != "exact" or q.get("full_quality"):
-        q["greedy"] = {"utility": q["utility"], "residual": q["residual"]}
-        return
-    g = quote_with(ctx, offering, bid, preferences, columns, scope, "greedy", **kw)
-    q["greedy"] = {"utility": g.get("utility", 0.0), "residual": g.get("residual", bid)}
-
-
 def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope, solver):
-    """A buyer bids again on an offering it holds: it pays only this bid, for a version at
-    least as good in every criterion; the view is replaced in place (same name and OID)."""
+    """A buyer bids again on a purchase it holds (same offering and scope, same or no columns):
+    it pays only this bid, for a version at least as good in every criterion; the view is
+    replaced in place (same name and OID)."""
     old = json.loads(held["quote"])
-    if (columns is not None and columns != held["columns"]) or (scope is not None and scope != held["scope"]):
-        raise InvalidParameter("an upgrade keeps the columns and scope of the purchase it upgrades (bid %s)"
-                               % held["bid_id"], hint="bid on the same offering without columns and scope")
     paid = float(old.get("paid_total", old["bid"]))
     floors = {k: v["level"] for k, v in old["levels"].items()}
     q = quote_with(ctx, offering, bid, preferences, held["columns"], held["scope"], solver, fresh=True,
-                   floors=floors, budget=paid + float(pricing.check_bid(bid)))
+                   floors=floors, budget=paid + float(pricing.check_bid(bid)), with_greedy=True)
     q["upgrade_of"] = held["bid_id"]
     if not q["accepted"]:
         return {"status": "rejected", "quote": q, "view": None}
@@ -150,8 +141,6 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
             q.pop(k, None)
         return {"status": "rejected", "quote": q, "view": None}
     q["paid_total"] = paid + bid
-    add_greedy(ctx, q, offering, bid, preferences, held["columns"], held["scope"], solver, floors=floors,
-               budget=paid + bid)
     off = catalog.offering(ctx, q["offering"])
     # the old columns keep their places (dashboards), new ones follow: CREATE OR REPLACE keeps the OID
     held_cols = old.get("view_columns") or old["columns"]
@@ -172,40 +161,55 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
     is the target within one cell, then raised to ``floor`` (the held version's threshold on an
     upgrade; 'keep-all' if it had no mask) and to the free preview's, so both stay contained."""
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
-    threshold, use_mask = choose_threshold(ctx, off, q, scope, order)
-    preview = ctx.query(PREVIEW_SQL, ("text",), (off["name"],)) if ctx.has_market() else []
+    inner = view_inner(ctx, off, q, scope, order)
+    threshold, use_mask, delivered = choose_threshold(ctx, off, q, inner, order)
+    market = ctx.has_market()
+    preview = ctx.query(PREVIEW_SQL, ("text",), (off["name"],)) if market else []
     floors = [preview[0]["threshold"]] if preview and preview[0]["threshold"] is not None else []
     if floor == "keep-all":
         use_mask = False
     elif floor is not None:
         floors.append(floor)
-    if use_mask and floors:
-        threshold = max([threshold] + floors)
-    inner = view_inner(ctx, off, q, scope, order)
+    if use_mask and floors and max(floors) > threshold:
+        threshold, delivered = max(floors), None            # more cells than the target: count them below
     ctx.execute(delivery.view_ddl(view_sql, off, order, inner,
                                   delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace))
     oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
     comment = json.dumps({"bid_id": bid_id, "offering": off["name"], "price": q["bid"],
                           "levels": {k: v["level"] for k, v in q["levels"].items()},
                           "delay": q["delay"], "completeness_target": q["completeness_target"]})
-    ctx.execute("COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)))
-    ctx.execute("REVOKE ALL ON %s FROM PUBLIC" % view_sql)
-    ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, ident(buyer)))
-    if ctx.has_market():
-        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, masked) "
-                  "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6)",
-                  ("int8", "text", "text", "oid", "int8", "bool"),
-                  (bid_id, off["name"], buyer, oid, threshold if use_mask else None, use_mask))
+    # one round trip; the REVOKE guards against default privileges an operator may have set
+    ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC; GRANT SELECT ON %s TO %s"
+                % (view_sql, literal("nyop purchase " + comment), view_sql, view_sql, ident(buyer)))
+    if market:
+        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, masked, completeness) "
+                  "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6, $7)",
+                  ("int8", "text", "text", "oid", "int8", "bool", "float8"),
+                  (bid_id, off["name"], buyer, oid, threshold if use_mask else None, use_mask, delivered))
     else:
-        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold) "
-                  "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5)",
-                  ("int8", "text", "text", "oid", "int8"), (bid_id, off["name"], buyer, oid, threshold))
-    d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
-    q["view_completeness"] = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
-    ctx.query("UPDATE nyop.purchases SET completeness = $1 WHERE bid_id = $2", ("float8", "int8"),
-              (q["view_completeness"], bid_id))
+        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, completeness) "
+                  "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6)",
+                  ("int8", "text", "text", "oid", "int8", "float8"),
+                  (bid_id, off["name"], buyer, oid, threshold, delivered))
+    if delivered is None:
+        d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
+        delivered = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
+        ctx.query("UPDATE nyop.purchases SET completeness = $1 WHERE bid_id = $2", ("float8", "int8"),
+                  (delivered, bid_id))
+    q["view_completeness"] = delivered
     q["view_columns"] = order
     return oid
+
+
+def key_hash_fns(ctx: Ctx, off: dict) -> dict:
+    """How each key column is hashed (per session: types do not change under a registration)."""
+    key = ("keyhash", off["relid"], off["registered_at"])
+    fns = ctx.cache.get(key)
+    if fns is None:
+        fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
+               for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
+        ctx.cache[key] = fns
+    return fns
 
 
 def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
@@ -220,26 +224,26 @@ def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
     if scope_sql:
         from . import scope as scope_mod
         scope_cols = sorted(scope_mod.scope_columns(scope, off["columns"]))
-    fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
-           for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
-    return delivery.inner_sql(off, order, delay, history, scope_sql, fns, scope_cols)
+    return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols)
 
 
-def choose_threshold(ctx: Ctx, off: dict, q: dict, scope, order: list) -> tuple:
-    """(threshold, use_mask): keep exactly enough non-null cells for the completeness target."""
-    inner = view_inner(ctx, off, q, scope, order)
+def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> tuple:
+    """(threshold, use_mask, delivered completeness): keep exactly enough non-null cells for
+    the completeness target (one pass to count; one more to find the threshold if masking)."""
     masked = delivery.masked_columns(off, order)
-    ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
     counts = ctx.execute(delivery.counts_sql(inner, off, order))[0]
     n_counted = len([c for c in order if c != off["last_updated"]])
     rows, mnn, unn = int(counts["rows"]), int(counts["masked_nonnull"]), int(counts["unmasked_nonnull"])
+    cells = rows * n_counted
     target = q["completeness_target"] if q["completeness_target"] is not None else 1.0
     keep = delivery.keep_count(target, rows, n_counted, unn, mnn)
     if not masked or keep >= mnn:
-        return None, False
+        return None, False, ((unn + mnn) / cells if cells else None)
+    ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
+    delivered = (unn + keep) / cells if cells else None
     if keep == 0:
-        return delivery.MIN_INT8, True
-    return int(ctx.execute(delivery.threshold_sql(inner, off["name"], masked, keep))[0]["h"]), True
+        return delivery.MIN_INT8, True, delivered
+    return int(ctx.execute(delivery.threshold_sql(inner, off["name"], masked, keep))[0]["h"]), True, delivered
 
 
 # -- free previews ------------------------------------------------------------------------
@@ -261,7 +265,8 @@ def publish_preview(ctx, offering):
         "SELECT b.quote->'view_columns' AS cols FROM nyop.purchases p JOIN nyop.bids b USING (bid_id) "
         "WHERE p.offering = $1 AND p.superseded_by IS NULL AND b.quote ? 'view_columns'", ("text",), (offering,))]
     cols = [c for c in q["columns"] if all(c in h for h in held) or c in off["key_columns"]]
-    threshold, use_mask = choose_threshold(ctx, off, q, None, cols)
+    inner = view_inner(ctx, off, q, None, cols)
+    threshold, use_mask, _ = choose_threshold(ctx, off, q, inner, cols)
     if use_mask:
         lows = [r["threshold"] for r in ctx.query(
             "SELECT threshold FROM nyop.purchases WHERE offering = $1 AND superseded_by IS NULL AND masked",
@@ -273,11 +278,10 @@ def publish_preview(ctx, offering):
     q["columns"] = cols
     view_name = "%s_preview" % offering
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
-    inner = view_inner(ctx, off, q, None, cols)
     ctx.execute(delivery.view_ddl(view_sql, off, cols, inner,
                                   delivery.preview_threshold_sql(offering) if use_mask else None))
-    ctx.execute("COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop free preview of " + offering)))
-    ctx.execute("REVOKE ALL ON %s FROM PUBLIC" % view_sql)
+    ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC"
+                % (view_sql, literal("nyop free preview of " + offering), view_sql))
     for r in ctx.query("SELECT buyer::text AS b FROM nyop.buyers"):
         ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, ident(r["b"])))
     oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
