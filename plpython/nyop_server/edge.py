@@ -149,11 +149,28 @@ def clock(ctx: Ctx) -> str:
     return ctx.query("SELECT nyop.clock()::text AS now")[0]["now"]
 
 
-def parse_scope(scope, columns):
+_SCOPES = {}          # (text, columns) -> (rendered SQL, columns used); per session
+_SCOPES_MAX = 4096
+
+
+def parsed_scope(scope, columns) -> tuple:
+    """(rendered predicate, columns it reads) — parsed once per session per text and offering
+    columns: a bid parses its scope for the quote, the measures and the view."""
     if scope is None or not str(scope).strip():
-        return None
-    from . import scope as scope_mod   # sqlglot is imported only when a scope is used
-    return scope_mod.parse_scope(scope, columns)
+        return None, ()
+    key = (scope, tuple(columns))
+    hit = _SCOPES.get(key)
+    if hit is None:
+        from . import scope as scope_mod   # sqlglot is imported only when a scope is used
+        hit = (scope_mod.parse_scope(scope, columns), tuple(sorted(scope_mod.scope_columns(scope, columns))))
+        if len(_SCOPES) >= _SCOPES_MAX:
+            _SCOPES.clear()
+        _SCOPES[key] = hit
+    return hit
+
+
+def parse_scope(scope, columns):
+    return parsed_scope(scope, columns)[0]
 
 
 def measure(ctx: Ctx, off: dict, ref_columns: int, scope_sql, now: str) -> dict:

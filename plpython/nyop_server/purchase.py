@@ -10,7 +10,7 @@ import json
 
 from . import catalog, delivery, pricing
 from .catalog import Ctx
-from .edge import handler, parse_scope, quote_with
+from .edge import handler, parsed_scope, quote_with
 from .errors import InsufficientPrivilege, InvalidParameter, UndefinedObject
 from .sqltext import ident, literal
 
@@ -162,25 +162,34 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
     upgrade; 'keep-all' if it had no mask) and to the free preview's, so both stay contained."""
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
     inner = view_inner(ctx, off, q, scope, order)
-    threshold, use_mask, delivered = choose_threshold(ctx, off, q, inner, order)
     market = ctx.has_market()
     preview = ctx.query(PREVIEW_SQL, ("text",), (off["name"],)) if market else []
     floors = [preview[0]["threshold"]] if preview and preview[0]["threshold"] is not None else []
     if floor == "keep-all":
-        use_mask = False
-    elif floor is not None:
+        floor = None
+        bought = False
+    else:
+        bought = "completeness" in q["levels"] or floor is not None or bool(floors)
+    if floor is not None:
         floors.append(floor)
+    # Completeness not bought (and nothing to stay contained in): the data as it is, no pass over it.
+    threshold, use_mask, delivered = choose_threshold(ctx, off, q, inner, order) if bought else (None, False, None)
     if use_mask and floors and max(floors) > threshold:
-        threshold, delivered = max(floors), None            # more cells than the target: count them below
-    ctx.execute(delivery.view_ddl(view_sql, off, order, inner,
-                                  delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace))
-    oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
+        threshold, delivered = max(floors), "count"          # more cells than the target: count them below
     comment = json.dumps({"bid_id": bid_id, "offering": off["name"], "price": q["bid"],
                           "levels": {k: v["level"] for k, v in q["levels"].items()},
                           "delay": q["delay"], "completeness_target": q["completeness_target"]})
     # one round trip; the REVOKE guards against default privileges an operator may have set
-    ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC; GRANT SELECT ON %s TO %s"
-                % (view_sql, literal("nyop purchase " + comment), view_sql, view_sql, ident(buyer)))
+    oid = ctx.execute("; ".join([
+        delivery.view_ddl(view_sql, off, order, inner,
+                          delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace),
+        "COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)),
+        "REVOKE ALL ON %s FROM PUBLIC" % view_sql,
+        "GRANT SELECT ON %s TO %s" % (view_sql, ident(buyer)),
+        "SELECT %s::regclass::oid AS oid" % literal(view_sql)]))[0]["oid"]
+    if delivered == "count":
+        d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
+        delivered = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
     if market:
         ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, masked, completeness) "
                   "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6, $7)",
@@ -191,11 +200,6 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
                   "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6)",
                   ("int8", "text", "text", "oid", "int8", "float8"),
                   (bid_id, off["name"], buyer, oid, threshold, delivered))
-    if delivered is None:
-        d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
-        delivered = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
-        ctx.query("UPDATE nyop.purchases SET completeness = $1 WHERE bid_id = $2", ("float8", "int8"),
-                  (delivered, bid_id))
     q["view_completeness"] = delivered
     q["view_columns"] = order
     return oid
@@ -219,11 +223,7 @@ def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
     if delay > 0:
         h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
         history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
-    scope_sql = parse_scope(scope, off["columns"])
-    scope_cols = []
-    if scope_sql:
-        from . import scope as scope_mod
-        scope_cols = sorted(scope_mod.scope_columns(scope, off["columns"]))
+    scope_sql, scope_cols = parsed_scope(scope, off["columns"])
     return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols)
 
 
