@@ -199,10 +199,17 @@ def test_scope_on_a_column_not_delivered(paper_db, buyer):
     _, conn = buyer()
     prefs = json.dumps({"timeliness": 0.5, "amount_of_data": 0.1, "customer_support": 0.4})
     _, _, status, quote, view = place(conn, bid=700, prefs=prefs, columns=["temperature"],
-                                      scope="humidity >= 65")
-    assert status == "accepted" and "humidity" not in quote["columns"]
+                                      scope="lastupdated <= '2017-05-07 15:00+00'")
+    assert status == "accepted" and "lastupdated" not in quote["columns"]
     cols, data = rows(conn, view, LATER)
-    assert "humidity" not in cols and len(data) == 3     # LHR's three rows have humidity ≥ 65
+    assert "lastupdated" not in cols and len(data) == 4   # the rows last updated at 14:00 and 15:00
+
+
+def test_scope_only_by_key_and_time(paper_db, buyer):
+    _, conn = buyer()
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as e:
+        place(conn, scope="temperature = 17")          # an oracle for cell values before purchase
+    assert "key and last-updated" in str(e.value)
 
 
 def test_view_is_plain_and_listable(paper_db, buyer):

@@ -155,6 +155,11 @@ def test_seller_analytics_and_weights(paper_db, buyer, make_role):
         _, status, q, _, ps, os_ = bid(c, amount=[5, 1000, 900, 800, 700, 600][i], prefs=json.dumps(w))
         if status == "accepted":
             assert float(ps) + float(os_) == pytest.approx(q["bid"]) and float(os_) == pytest.approx(0.1 * q["bid"])
+    with psycopg.connect(dsn, autocommit=True) as p:         # today is not over: no weights yet
+        assert p.execute("SELECT count(*) FROM nyop.seller_weights").fetchone()[0] == 0
+    paper_db.execute("ALTER TABLE nyop.bids DISABLE TRIGGER bids_immutable; "
+                     "UPDATE nyop.bids SET placed_at = placed_at - interval '1 day'; "
+                     "ALTER TABLE nyop.bids ENABLE TRIGGER bids_immutable")
     with psycopg.connect(dsn, autocommit=True) as p:
         a = p.execute("SELECT bids, bids_below_ask, accepted, acceptance_rate, revenue, provider_revenue, "
                       "operator_revenue, utility_delivered, utility_greedy, revenue_greedy_leaves_on_table "
@@ -170,7 +175,6 @@ def test_seller_analytics_and_weights(paper_db, buyer, make_role):
             p.execute("SELECT preferences FROM nyop.bids")
     # with fewer than 5 buyers nothing is shown
     paper_db.execute("DELETE FROM nyop.purchases")
-    paper_db.execute("ALTER TABLE nyop.bids DISABLE TRIGGER bids_immutable")
     paper_db.execute("DELETE FROM nyop.bids WHERE bid_id IN (SELECT bid_id FROM nyop.bids ORDER BY bid_id LIMIT 2)")
     with psycopg.connect(dsn, autocommit=True) as p:
         assert p.execute("SELECT count(*) FROM nyop.seller_weights").fetchone()[0] == 0

@@ -6,7 +6,26 @@ The only module besides :mod:`edge` that talks to the server; it receives a
 
 from __future__ import annotations
 
-from .errors import UndefinedObject
+from .errors import InsufficientPrivilege, UndefinedObject
+
+# Whether nyop may read a relation (OID in %s) with its elevated rights: reading a table or a
+# materialized view runs nobody's code, but a view, a foreign table or a column type owned by
+# an ordinary role would run that role's functions as nyop (the extension owner). Plain SQL
+# (not a function of the extension) so that it works whatever version's schema is installed.
+SAFE_SQL = """(SELECT (nyop_c.relkind IN ('r', 'p', 'm') OR nyop_o.rolsuper)
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+                   JOIN pg_catalog.pg_roles tr ON tr.oid = t.typowner
+                   WHERE a.attrelid = nyop_c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                     AND t.oid >= 16384 AND NOT tr.rolsuper)
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhrelid
+                   JOIN pg_catalog.pg_roles po ON po.oid = p.relowner
+                   WHERE i.inhparent = nyop_c.oid AND p.relkind NOT IN ('r', 'p') AND NOT po.rolsuper)
+ FROM pg_catalog.pg_class nyop_c JOIN pg_catalog.pg_roles nyop_o ON nyop_o.oid = nyop_c.relowner WHERE nyop_c.oid = %s)"""
+
+UNSAFE = ("%s cannot be sold through nyop: nyop reads offerings with elevated rights, so a view, a foreign "
+          "table or a column type owned by a non-superuser would run its owner's code with them")
+UNSAFE_HINT = "sell a table (or a materialized view); views and custom types must belong to a superuser"
 
 
 class Ctx:
@@ -46,7 +65,8 @@ SELECT o.name, o.relation::oid AS relid, o.relation::text AS relation_sql, o.pro
        o.ask_price::float8 AS ask_price, o.reserve_price::float8 AS reserve_price,
        o.key_columns, o.columns, o.last_updated,
        extract(epoch FROM o.volatility)::float8 AS volatility_seconds,
-       o.comparison_group, o.utility, o.levels, o.registered_at::text AS registered_at
+       o.comparison_group, o.utility, o.levels, o.registered_at::text AS registered_at,
+       """ + SAFE_SQL % "o.relation" + """ AS safe
 FROM nyop.offerings o WHERE o.name = $1"""
 
 GROUP_SQL = "SELECT name FROM nyop.offerings WHERE comparison_group = $1 ORDER BY name"
@@ -64,7 +84,10 @@ def offering(ctx: Ctx, name: str, required: bool = True):
             raise UndefinedObject("offering %r does not exist" % (name,),
                                   hint="see SELECT name FROM nyop.offerings")
         return None
-    return dict(rows[0])
+    off = dict(rows[0])
+    if not off["safe"]:          # checked on every use: the provider may have changed the relation since
+        raise InsufficientPrivilege(UNSAFE % off["relation_sql"], hint=UNSAFE_HINT)
+    return off
 
 
 def group_members(ctx: Ctx, group: str) -> list:

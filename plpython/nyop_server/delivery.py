@@ -37,10 +37,11 @@ def capture_triggers_ddl(relation_sql: str, history: str, columns: list, key_col
                          last_updated: str) -> list:
     """Statement-level triggers with transition tables: one set-based INSERT per statement."""
     h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
-    args = ", ".join(literal(x) for x in (h, ",".join(ident(c) for c in columns),
+    args = ", ".join(literal(x) for x in (h, ", ".join(ident(c) for c in columns),
                                           " AND ".join("o.%s IS NOT DISTINCT FROM n.%s" % (ident(k), ident(k))
                                                        for k in key_columns),
-                                          ident(last_updated)))
+                                          ident(last_updated),
+                                          ", ".join("o.%s" % ident(c) for c in columns)))
     return [
         "CREATE TRIGGER nyop_history_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS nyop_old "
         "NEW TABLE AS nyop_new FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_update(%s)" % (relation_sql, args),

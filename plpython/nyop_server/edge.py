@@ -64,7 +64,7 @@ WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
 
 RELATION_SQL = """
 SELECT c.relkind::text AS relkind, c.relowner::regrole::text AS owner, c.oid::regclass::text AS relation_sql,
-       has_table_privilege(c.oid, 'SELECT') AS readable
+       has_table_privilege(c.oid, 'SELECT') AS readable, """ + catalog.SAFE_SQL % "$1" + """ AS safe
 FROM pg_catalog.pg_class c WHERE c.oid = $1"""
 
 
@@ -78,6 +78,8 @@ def relation_facts(ctx: Ctx, relid: int) -> tuple:
     if not rel["readable"]:
         raise InsufficientPrivilege("permission denied for %s: the provider must be able to read the "
                                     "relation it sells" % rel["relation_sql"])
+    if not rel["safe"]:
+        raise InsufficientPrivilege(catalog.UNSAFE % rel["relation_sql"], hint=catalog.UNSAFE_HINT)
     cols = ctx.query(COLUMNS_SQL, ("oid",), (relid,))
     return rel, {r["name"]: r["type"] for r in cols}, {r["name"]: r["keyable"] for r in cols}
 
@@ -173,6 +175,22 @@ def parse_scope(scope, columns):
     return parsed_scope(scope, columns)[0]
 
 
+def offering_scope(scope, off: dict) -> tuple:
+    """A buyer's scope over an offering: (rendered predicate, columns it reads).
+
+    A scope selects rows by entity and time only — key and last-updated columns — because a
+    scoped measure or quote answers before purchase: a predicate on any other column would
+    be an oracle for cell values ("rows: 1" iff temperature = 17)."""
+    rendered, used = parsed_scope(scope, off["columns"])
+    allowed = list(off["key_columns"]) + ([off["last_updated"]] if off.get("last_updated") else [])
+    bad = [c for c in used if c not in allowed]
+    if bad:
+        raise InsufficientPrivilege(
+            "scope may select rows only by the key and last-updated columns (%s), not by %s: a predicate on "
+            "other columns would reveal their values before purchase" % (", ".join(allowed), ", ".join(bad)))
+    return rendered, used
+
+
 def measure(ctx: Ctx, off: dict, ref_columns: int, scope_sql, now: str) -> dict:
     """One set-based pass over the offering's relation (optionally scoped)."""
     sql = quality.measure_sql(off["relation_sql"], off["columns"], off["last_updated"],
@@ -189,7 +207,7 @@ def reference_column_count(peers: list) -> int:
 @handler
 def quality_of(ctx, offering, scope=None):
     off = catalog.offering(ctx, offering)
-    scope_sql = parse_scope(scope, off["columns"])
+    scope_sql = offering_scope(scope, off)[0]
     peers = catalog.peers(ctx, off)
     return measure(ctx, off, reference_column_count(peers), scope_sql, clock(ctx))
 
@@ -216,7 +234,7 @@ def measures_for(ctx: Ctx, peers: list, scope, now: str, ttl: float) -> dict:
     out = {}
     for p in peers:
         try:
-            scope_sql = parse_scope(scope, p["columns"])
+            scope_sql = offering_scope(scope, p)[0]
         except NyopError as e:
             out[p["name"]] = e
             continue

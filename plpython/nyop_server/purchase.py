@@ -10,7 +10,7 @@ import json
 
 from . import catalog, delivery, pricing
 from .catalog import Ctx
-from .edge import handler, parsed_scope, quote_with
+from .edge import handler, offering_scope, quote_with
 from .errors import InsufficientPrivilege, InvalidParameter, UndefinedObject
 from .sqltext import ident, literal
 
@@ -85,6 +85,11 @@ def ensure_history(ctx: Ctx, off: dict, relkind: str) -> None:
         ctx.execute(stmt)
 
 
+def view_name_for(offering: str, suffix: str) -> str:
+    """<offering><suffix>, the offering cut so that the name fits in 63 bytes and stays distinct."""
+    return offering[:63 - len(suffix)] + suffix
+
+
 def commission_rate(ctx: Ctx) -> float:
     if not ctx.has_market():
         return 0.0
@@ -97,7 +102,7 @@ def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scop
     """The bid trigger's work: quote with fresh measures; if accepted, create (or, for a buyer
     who already holds this offering, upgrade in place) the view; record the shares."""
     if not ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole", ("text",), (buyer,)) and \
-            not ctx.query("SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolsuper", ("text",), (buyer,)):
+            not ctx.query("SELECT 1 FROM pg_roles WHERE oid = $1::regrole AND rolsuper", ("text",), (buyer,)):
         raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
     market = ctx.has_market()
     # One bid at a time per buyer and offering: a re-bid must see the purchase it upgrades.
@@ -111,7 +116,7 @@ def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scop
     if not q["accepted"]:
         return {"status": "rejected", "quote": q, "view": None}
     off = catalog.offering(ctx, q["offering"])
-    view_name = "%s_%d" % (off["name"], bid_id)
+    view_name = view_name_for(off["name"], "_%d" % bid_id)
     oid = build_view(ctx, off, q, bid_id, buyer, scope, view_name, q["columns"], floor=None)
     return accepted(ctx, q, oid, bid)
 
@@ -185,7 +190,7 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
                           delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace),
         "COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)),
         "REVOKE ALL ON %s FROM PUBLIC" % view_sql,
-        "GRANT SELECT ON %s TO %s" % (view_sql, ident(buyer)),
+        "GRANT SELECT ON %s TO %s" % (view_sql, buyer),      # regrole text: already an identifier
         "SELECT %s::regclass::oid AS oid" % literal(view_sql)]))[0]["oid"]
     if delivered == "count":
         d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
@@ -223,7 +228,7 @@ def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
     if delay > 0:
         h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
         history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
-    scope_sql, scope_cols = parsed_scope(scope, off["columns"])
+    scope_sql, scope_cols = offering_scope(scope, off)
     return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols)
 
 
@@ -276,14 +281,14 @@ def publish_preview(ctx, offering):
                    ("text",), (offering,)):
         raise InvalidParameter("a preview of %s would hold cells that some purchases mask" % offering)
     q["columns"] = cols
-    view_name = "%s_preview" % offering
+    view_name = view_name_for(offering, "_preview")
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
     ctx.execute(delivery.view_ddl(view_sql, off, cols, inner,
                                   delivery.preview_threshold_sql(offering) if use_mask else None))
     ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC"
                 % (view_sql, literal("nyop free preview of " + offering), view_sql))
     for r in ctx.query("SELECT buyer::text AS b FROM nyop.buyers"):
-        ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, ident(r["b"])))
+        ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, r["b"]))     # regrole text: already an identifier
     oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
     public = {k: q[k] for k in ("levels", "columns", "delay", "delay_seconds", "completeness_target")}
     return {"view": oid, "threshold": threshold if use_mask else None, "quote": public}

@@ -46,13 +46,14 @@ END
 $$;
 
 -- "now" for timeliness and delays: `SET nyop.now = '2017-05-07 17:00+00'` freezes it
--- (tests, demos, back-testing); unset, the transaction time.
+-- (tests, demos, back-testing); unset, the transaction time. Only the past: a buyer who
+-- set a future "now" would skip the delay it paid for.
 -- No SET search_path here on purpose: a SET clause stops PostgreSQL from inlining
 -- the function into the tailored views; the body is fully schema-qualified instead.
 CREATE OR REPLACE FUNCTION nyop.clock() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT coalesce(NULLIF(pg_catalog.current_setting('nyop.now', true), '')::pg_catalog.timestamptz,
-                    pg_catalog.now())
+    SELECT LEAST(coalesce(NULLIF(pg_catalog.current_setting('nyop.now', true), '')::pg_catalog.timestamptz,
+                          pg_catalog.now()), pg_catalog.now())
 $$;
 
 -- The two doors into nyop's Python. `_call` runs with the caller's rights;
@@ -71,3 +72,4 @@ if 'nyop' not in GD:
     plpy.execute('SELECT nyop._load()')
 return GD['nyop'].call(plpy, GD, handler, payload, definer=True)
 $$;
+

@@ -69,6 +69,10 @@ BEGIN
     IF relation IS NULL THEN
         RAISE EXCEPTION 'nyop_register_offering: relation must be given' USING ERRCODE = '22023';
     END IF;
+    IF volatility IS NOT NULL AND (volatility <= interval '0' OR volatility > interval '100 years') THEN
+        RAISE EXCEPTION 'nyop_register_offering: volatility must be a positive interval of at most 100 years, got %',
+            volatility USING ERRCODE = '22023';
+    END IF;
     IF ask_price IS NULL OR ask_price IN ('NaN', 'Infinity', '-Infinity')
        OR reserve_price IN ('NaN', 'Infinity', '-Infinity') THEN
         RAISE EXCEPTION 'nyop_register_offering: ask_price and reserve_price must be finite numbers > 0'
@@ -101,11 +105,12 @@ $$;
 COMMENT ON FUNCTION @extschema@.nyop_set_criterion(text, text, numeric, text[], text, numeric, int) IS
     'Price an offering on a quality criterion: measured (completeness, timeliness, amount_of_data) or contractual (tiers)';
 
+-- SECURITY DEFINER (EXECUTE is the operator's alone): it marks its transaction for the drop guard.
 -- Removes an offering with its criteria and secret; refused while buyers hold purchases
 -- of it, unless force (their views are dropped; the bids stay, as a record of what was sold).
 -- The history of its relation goes with the last offering on it.
 CREATE OR REPLACE FUNCTION @extschema@.nyop_drop_offering(offering text, force boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     rel regclass;
     held bigint;
@@ -121,7 +126,7 @@ BEGIN
         RAISE EXCEPTION 'offering % has % purchase(s); dropping it would break buyers'' views', quote_literal(offering), held
             USING ERRCODE = '55006', HINT = 'nyop_drop_offering(offering, force => true) drops their views too';
     END IF;
-    PERFORM set_config('nyop.dropping', 'on', true);
+    INSERT INTO nyop.drop_marks VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
     FOR v IN SELECT DISTINCT p.view FROM nyop.purchases p WHERE p.offering = nyop_drop_offering.offering LOOP
         EXECUTE format('DROP VIEW IF EXISTS %s', v);
     END LOOP;
@@ -139,7 +144,7 @@ BEGIN
             EXECUTE format('DROP TABLE %s', h.history);
         END LOOP;
     END IF;
-    PERFORM set_config('nyop.dropping', 'off', true);
+    DELETE FROM nyop.drop_marks WHERE xid = pg_current_xact_id();
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_drop_offering(text, boolean) IS

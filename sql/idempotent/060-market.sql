@@ -132,22 +132,24 @@ WHERE pg_has_role(current_user, o.provider, 'USAGE')
 GROUP BY o.name, date_trunc('day', b.placed_at);
 COMMENT ON VIEW nyop.seller_analytics IS 'Per offering and day: bids, acceptance, revenue and shares, utility delivered';
 
--- Buyers' revealed weights, per offering and criterion, only over at least 5 buyers
--- (each buyer's bids averaged first), so no single buyer's weights can be read.
+-- Buyers' revealed weights, per offering, criterion and closed day, only over at least 5
+-- buyers that day (each buyer's bids averaged first): no single buyer's weights can be read,
+-- not even by differencing — a day is shown only once it is over, and never changes after.
 CREATE OR REPLACE VIEW nyop.seller_weights WITH (security_barrier) AS
 WITH per_bid AS (
-    SELECT coalesce(b.sold, b.offering) AS offering, b.buyer, w.key AS criterion,
-           w.value::float8 / nullif(t.total, 0) AS weight
+    SELECT coalesce(b.sold, b.offering) AS offering, date_trunc('day', b.placed_at) AS period, b.buyer,
+           w.key AS criterion, w.value::numeric / nullif(t.total, 0) AS weight
     FROM nyop.bids b
-    CROSS JOIN LATERAL (SELECT sum(value::float8) AS total FROM jsonb_each_text(b.preferences)) t
+    CROSS JOIN LATERAL (SELECT sum(value::numeric) AS total FROM jsonb_each_text(b.preferences)) t
     CROSS JOIN LATERAL jsonb_each_text(b.preferences) w
+    WHERE b.placed_at < date_trunc('day', now())
 ), per_buyer AS (
-    SELECT offering, buyer, criterion, avg(weight) AS weight FROM per_bid GROUP BY 1, 2, 3
+    SELECT offering, period, buyer, criterion, avg(weight) AS weight FROM per_bid GROUP BY 1, 2, 3, 4
 )
-SELECT p.offering, p.criterion, count(*) AS buyers, avg(p.weight) AS mean_weight,
-       stddev_samp(p.weight) AS stddev_weight
+SELECT p.offering, p.period, p.criterion, count(*) AS buyers, round(avg(p.weight), 6)::float8 AS mean_weight,
+       round(stddev_samp(p.weight), 6)::float8 AS stddev_weight
 FROM per_buyer p JOIN nyop.offerings o ON o.name = p.offering
 WHERE pg_has_role(current_user, o.provider, 'USAGE')
-GROUP BY p.offering, p.criterion
+GROUP BY p.offering, p.period, p.criterion
 HAVING count(*) >= 5;
-COMMENT ON VIEW nyop.seller_weights IS 'Distribution of buyers'' revealed weights (groups of at least 5 buyers)';
+COMMENT ON VIEW nyop.seller_weights IS 'Distribution of buyers'' revealed weights (closed days, groups of at least 5 buyers)';

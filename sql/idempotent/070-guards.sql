@@ -26,13 +26,13 @@ END
 $$;
 
 -- DROP … CASCADE must not take a sold relation, its history, or a buyer's view with it.
--- nyop_drop_offering(…, force => true) sets nyop.dropping for its own transaction.
+-- nyop_drop_offering marks its own transaction in nyop.drop_marks (buyers and providers cannot).
 CREATE OR REPLACE FUNCTION nyop._guard_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d record;
 BEGIN
-    IF current_setting('nyop.dropping', true) = 'on'
+    IF EXISTS (SELECT 1 FROM nyop.drop_marks WHERE xid = pg_current_xact_id())
        OR EXISTS (SELECT 1 FROM pg_event_trigger_dropped_objects()
                   WHERE object_type IN ('extension', 'schema') AND object_identity IN ('nyop', 'nyop_views')) THEN
         RETURN;

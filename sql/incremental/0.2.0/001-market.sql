@@ -19,7 +19,7 @@ CREATE UNIQUE INDEX purchases_current_view ON nyop.purchases (view) WHERE supers
 CREATE TABLE nyop.previews (
     offering  text PRIMARY KEY REFERENCES nyop.offerings ON DELETE CASCADE ON UPDATE CASCADE,
     view      regclass NOT NULL,
-    published_by regrole NOT NULL DEFAULT current_user::regrole,
+    published_by regrole NOT NULL DEFAULT quote_ident(current_user)::regrole,
     threshold bigint,
     quote     jsonb NOT NULL,
     published_at timestamptz NOT NULL DEFAULT now()
@@ -50,3 +50,18 @@ ALTER TABLE nyop.purchases DROP CONSTRAINT purchases_offering_fkey,
 
 -- nyop_drop_offering gained a force argument.
 DROP FUNCTION IF EXISTS @extschema@.nyop_drop_offering(text);
+
+-- Role names that need quoting ("Airline"): current_user::regrole would fold or fail.
+ALTER TABLE nyop.bids ALTER COLUMN buyer SET DEFAULT quote_ident(current_user)::regrole;
+DROP POLICY buyer_reads_own ON nyop.bids;
+DROP POLICY buyer_bids_as_itself ON nyop.bids;
+CREATE POLICY buyer_reads_own ON nyop.bids FOR SELECT USING (buyer = quote_ident(current_user)::regrole);
+CREATE POLICY buyer_bids_as_itself ON nyop.bids FOR INSERT WITH CHECK (buyer = quote_ident(current_user)::regrole);
+DROP POLICY provider_publishes ON nyop.previews;
+CREATE POLICY provider_publishes ON nyop.previews FOR ALL
+    USING (nyop._provides(quote_ident(current_user)::regrole, offering))
+    WITH CHECK (nyop._provides(quote_ident(current_user)::regrole, offering));
+
+-- nyop_drop_offering marks its own transaction here; the drop guard lets only that through
+-- (a setting would not do: any session can set one).
+CREATE TABLE nyop.drop_marks (xid xid8 PRIMARY KEY);
