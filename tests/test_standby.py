@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from conftest import one
+from test_delivery import big_offering, rows
 from nyop_pg import paper
 from nyop_pg.cluster import LocalCluster
 
@@ -60,23 +61,6 @@ def place(conn, offering="paper_a", bid=1000, prefs=PREFS, now=paper.PAPER_NOW):
     conn.execute(f"SET nyop.now = '{now}'")
     return conn.execute("INSERT INTO nyop.bids (offering, bid, preferences) VALUES (%s, %s, %s) "
                         "RETURNING bid_id, status, quote, view::text", (offering, bid, prefs)).fetchone()
-
-
-def rows(conn, view, now, order="station, date"):
-    conn.execute(f"SET nyop.now = '{now}'")
-    cur = conn.execute(f"SELECT * FROM {view} ORDER BY {order}")
-    return [d.name for d in cur.description], cur.fetchall()
-
-
-def big_offering(db, n=400):
-    db.execute("""CREATE TABLE big (id int PRIMARY KEY, a int, b int, c text, d float8,
-                                    lu timestamptz NOT NULL)""")
-    db.execute("""INSERT INTO big SELECT i, i %% 7, CASE WHEN i %% 5 = 0 THEN NULL ELSE i END, 'x' || i,
-                  i / 3.0, '2017-05-07 12:00+00' FROM generate_series(1, %s) i""", (n,))
-    db.execute("SELECT nyop_register_offering('big', 'big', 1000, ARRAY['id'], last_updated => 'lu', "
-               "volatility => '24 hours')")
-    db.execute("SELECT nyop_set_criterion('big', 'completeness', 1)")
-    db.execute(f"SET nyop.now = '{paper.PAPER_NOW}'")
 
 
 def test_delayed_view_read_on_standby(paper_db, buyer, on_standby):
