@@ -139,3 +139,14 @@ def test_installer(server):
         assert install(server.dsn_for(target)) == EXTENSION_VERSION      # updates
     finally:
         drop_database(server, target)
+
+
+def test_installer_says_what_is_wrong(server):
+    from nyop_pg.install import InstallError
+    target = new_database(server)
+    try:
+        with pytest.raises(InstallError) as e:
+            install(server.dsn_for(target), version="9.9.9")
+        assert "9.9.9" in str(e.value)
+    finally:
+        drop_database(server, target)
