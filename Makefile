@@ -8,7 +8,11 @@
 # (PostgreSQL server, plpython3, numpy for the server's Python) are installed with apt.
 
 SHELL        := /bin/bash
-PG_MAJOR     ?= 15
+# The installed PostgreSQL (highest), else the one the distribution's `postgresql` package
+# would pull in (15 on Debian 12, 16 on Ubuntu 24.04), else 15.
+PG_MAJOR     ?= $(strip $(or $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1),\
+                     $(shell apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$$/\1/p' | head -n 1),\
+                     15))
 PG_CONFIG    ?= $(firstword $(wildcard /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config) pg_config)
 VERSION      := $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" sql/nyop.control)
 # Where the server's Python finds our modules and sqlglot (see sql/src/000_bootstrap.sql).
