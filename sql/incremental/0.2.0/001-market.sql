@@ -65,3 +65,6 @@ CREATE POLICY provider_publishes ON nyop.previews FOR ALL
 -- nyop_drop_offering marks its own transaction here; the drop guard lets only that through
 -- (a setting would not do: any session can set one).
 CREATE TABLE nyop.drop_marks (xid xid8 PRIMARY KEY);
+
+-- The bid trigger looks up what a buyer holds of an offering (upgrades) on every bid.
+CREATE INDEX purchases_held ON nyop.purchases (buyer, offering) WHERE superseded_by IS NULL;
