@@ -239,15 +239,17 @@ def measures_for(ctx: Ctx, peers: list, scope, now: str, ttl: float) -> dict:
             out[p["name"]] = e
             continue
         key = ("quality", p["name"])
-        hit = ctx.cache.get(key) if scope_sql is None and ttl > 0 else None
-        now_epoch = ctx.query("SELECT extract(epoch FROM $1::timestamptz)::float8 AS e",
-                              ("text",), (now,))[0]["e"]
-        if hit and hit[0] == p["registered_at"] and time.monotonic() - hit[1] <= ttl \
-                and abs(now_epoch - hit[2]) <= ttl:
-            out[p["name"]] = hit[3]
-            continue
+        cacheable = scope_sql is None and ttl > 0
+        if cacheable:
+            now_epoch = ctx.query("SELECT extract(epoch FROM $1::timestamptz)::float8 AS e",
+                                  ("text",), (now,))[0]["e"]
+            hit = ctx.cache.get(key)
+            if hit and hit[0] == p["registered_at"] and time.monotonic() - hit[1] <= ttl \
+                    and abs(now_epoch - hit[2]) <= ttl:
+                out[p["name"]] = hit[3]
+                continue
         m = measure(ctx, p, n_ref, scope_sql, now)
-        if scope_sql is None:
+        if cacheable:
             ctx.cache[key] = (p["registered_at"], time.monotonic(), now_epoch, m)
         out[p["name"]] = m
     return out
