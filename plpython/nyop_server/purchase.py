@@ -39,9 +39,10 @@ ON CONFLICT DO NOTHING"""
 HELD_SQL = """
 SELECT p.bid_id, p.view::text AS view_sql, p.view::oid AS view_oid, p.threshold, p.masked,
        b.quote, b.columns, b.scope
-FROM nyop.purchases p JOIN nyop.bids b USING (bid_id)
-WHERE p.buyer = $1::regrole AND p.offering = $2 AND p.superseded_by IS NULL
-  AND b.scope IS NOT DISTINCT FROM $3 AND ($4::text[] IS NULL OR b.columns IS NOT DISTINCT FROM $4)
+FROM nyop.bids b JOIN nyop.purchases p USING (bid_id)
+WHERE b.buyer = $1::regrole AND b.offering = $2 AND md5(coalesce(b.scope, '')) = md5(coalesce($3, ''))
+  AND b.status = 'accepted' AND b.scope IS NOT DISTINCT FROM $3 AND p.superseded_by IS NULL
+  AND ($4::text[] IS NULL OR b.columns IS NOT DISTINCT FROM $4)
 ORDER BY p.bid_id DESC LIMIT 1"""
 
 PREVIEW_SQL = "SELECT threshold, quote FROM nyop.previews WHERE offering = $1"

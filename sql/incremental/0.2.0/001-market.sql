@@ -66,5 +66,6 @@ CREATE POLICY provider_publishes ON nyop.previews FOR ALL
 -- (a setting would not do: any session can set one).
 CREATE TABLE nyop.drop_marks (xid xid8 PRIMARY KEY);
 
--- The bid trigger looks up what a buyer holds of an offering (upgrades) on every bid.
-CREATE INDEX purchases_held ON nyop.purchases (buyer, offering) WHERE superseded_by IS NULL;
+-- The bid trigger looks up what a buyer holds of an offering with the same scope (an
+-- upgrade) on every bid; scopes can be long, so the index holds their md5.
+CREATE INDEX bids_held ON nyop.bids (buyer, offering, md5(coalesce(scope, ''))) WHERE status = 'accepted';
