@@ -61,7 +61,24 @@ class Report:
             lines.append(f"| {f['part']} | {f['metric']} | {f['ours_ms']:.3f} | {f['baseline_ms']:.3f} | "
                          f"{f['ratio']:.3f} | ≤ {f['target_ratio']} | {'yes' if f['met'] else '**no**'} |")
         extra = [f"- {n}" for n in self.notes]
-        return "\n".join(lines + ([""] + extra if extra else []))
+        return "\n".join(lines + ([""] + extra if extra else []) + solver_table(self.figures))
+
+
+def solver_table(figures: list) -> list:
+    """Issue 3's solver table: median / max ms per Table 4 shape, ours and HiGHS, same instances."""
+    rows = [f for f in figures if f["part"] == "solver"]
+    if not rows:
+        return []
+    out = ["", "| shape (20 instances) | exact in-process | exact via SQL | greedy | HiGHS milp |",
+           "|---|---:|---:|---:|---:|"]
+    for f in rows:
+        shape = f["metric"].split(", ", 1)[1].split(" (")[0]
+        out.append(f"| {shape} | {f['in_process_median_ms']:.2f} / {f['in_process_max_ms']:.2f} | "
+                   f"{f['ours_ms']:.2f} / {f['ours_max_ms']:.2f} | {f['greedy_median_ms']:.2f} / "
+                   f"{f['greedy_max_ms']:.2f} | {f['baseline_ms']:.1f} / {f['baseline_max_ms']:.1f} |")
+    out.append("")
+    out.append("(median / max milliseconds)")
+    return out
 
 
 def machine() -> str:
