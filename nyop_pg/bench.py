@@ -69,7 +69,8 @@ def solver_table(figures: list) -> list:
     rows = [f for f in figures if f["part"] == "solver"]
     if not rows:
         return []
-    out = ["", "| shape (20 instances) | exact in-process | exact via SQL | greedy | HiGHS milp |",
+    n = rows[0].get("instances", "")
+    out = ["", f"| shape ({n} instances) | exact in-process | exact via SQL | greedy | HiGHS milp |",
            "|---|---:|---:|---:|---:|"]
     for f in rows:
         shape = f["metric"].split(", ", 1)[1].split(" (")[0]
