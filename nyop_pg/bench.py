@@ -203,14 +203,13 @@ def bench_views(admin, buyer_conn, rep: Report, quick: bool, big: str) -> None:
     cols = ", ".join(quote["columns"])
     delay = quote["delay_seconds"]
     n = 3 if quick else 5
-    # NOT (v IS NULL) makes every column be computed (masks included) without shipping rows to the client
-    ours = timed(lambda: buyer_conn.execute(f"SELECT count(*) FROM (SELECT * FROM {view}) v "
-                                            f"WHERE NOT (v IS NULL)").fetchone(), n)
-    # the baseline gets the cutoff as a constant (as the view computes it once, in an InitPlan)
+    # count(col) for every column makes each one be computed (masks included) without
+    # shipping rows to the client; the baseline gets the delay cutoff as a constant (as the
+    # view computes it once, in an InitPlan)
+    counts = ", ".join(f"count({c})" for c in quote["columns"])
+    ours = timed(lambda: buyer_conn.execute(f"SELECT {counts} FROM {view}").fetchone(), n)
     cutoff = admin.execute("SELECT nyop.clock() - make_interval(secs => %s)", (delay,)).fetchone()[0]
-    base = timed(lambda: admin.execute(
-        f"SELECT count(*) FROM (SELECT {cols} FROM {big} WHERE lu <= %s) v WHERE NOT (v IS NULL)",
-        (cutoff,)).fetchone(), n)
+    base = timed(lambda: admin.execute(f"SELECT {counts} FROM {big} WHERE lu <= %s", (cutoff,)).fetchone(), n)
     rep.add("views", f"full scan of a tailored view, {rows(admin, big):,} rows (delay {quote['delay']}, "
                      f"completeness {quote['completeness_target']:.2f}, {len(quote['columns'])} columns)",
             med(ours), med(base), 2.0)

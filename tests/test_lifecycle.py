@@ -150,3 +150,41 @@ def test_installer_says_what_is_wrong(server):
         assert "9.9.9" in str(e.value)
     finally:
         drop_database(server, target)
+
+
+def test_masks_made_before_the_update_stay_nested_after_it(server, make_role):
+    """An offering masked under 0.1.0 keeps its mask scheme, so purchases made after
+    ALTER EXTENSION UPDATE still nest with the ones made before (delivery.py: schemes)."""
+    early, _ = make_role("early")
+    late, _ = make_role("late")
+    old = new_database(server)
+    try:
+        with psycopg.connect(server.dsn_for(old), autocommit=True) as conn:
+            conn.execute(f"CREATE EXTENSION nyop VERSION '{PREVIOUS}' CASCADE")
+            conn.execute("""CREATE TABLE big (id int PRIMARY KEY, a int, b text, lu timestamptz NOT NULL);
+                            INSERT INTO big SELECT i, i, 'x' || i, '2017-05-07 12:00+00' FROM generate_series(1, 300) i;
+                            SELECT nyop_register_offering('big', 'big', 1000, ARRAY['id'], last_updated => 'lu',
+                                                          volatility => '24 hours');
+                            SELECT nyop_set_criterion('big', 'completeness', 1);""")
+            for role in (early, late):
+                conn.execute(f"SELECT nyop_add_buyer('\"{role}\"')")
+            conn.execute(f"SET nyop.now = '{paper.PAPER_NOW}'")
+
+            def kept(role, amount):
+                conn.execute(f'SET ROLE "{role}"')
+                try:
+                    view = conn.execute("INSERT INTO nyop.bids (offering, bid, preferences) "
+                                        "VALUES ('big', %s, '{\"completeness\": 1}') RETURNING view::text",
+                                        (amount,)).fetchone()[0]
+                    return {(r[0], i) for r in conn.execute(f"SELECT * FROM {view}").fetchall()
+                            for i, v in enumerate(r) if v is not None}
+                finally:
+                    conn.execute("RESET ROLE")
+
+            before = kept(early, 200)
+            conn.execute("ALTER EXTENSION nyop UPDATE")
+            assert one(conn, "SELECT mask_scheme FROM nyop.offering_secrets WHERE offering = 'big'") == 1
+            after = kept(late, 600)
+            assert before < after
+    finally:
+        drop_database(server, old)

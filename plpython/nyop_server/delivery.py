@@ -14,7 +14,11 @@ HISTORY_SCHEMA = "nyop"
 VIEW_SCHEMA = "nyop_views"
 VALID_TO = "nyop_valid_to"      # when the version stopped being current
 NEXT_LU = "nyop_next_lu"        # last-updated value of the version that replaced it (NULL: deleted)
-KEY_HASH = "nyop_kh"            # per-row hash of the key, computed in the view's inner query
+KEY_HASH = "nyop_kh"            # mask scheme 1 (0.1.0): per-row hash of the key, in the inner query
+# Mask schemes. 1 (0.1.0): cell hash = hashint8extended(key hash, column seed), the key hash a
+# column of the inner query — which PostgreSQL inlines into every cell, hashing twice per cell.
+# 2 (0.2.0 on): the key's hash chain seeded with the column seed, one hash per key column per
+# cell. An offering keeps the scheme of its first purchase, so that its masks stay nested.
 
 
 def history_name(relid: int) -> str:
@@ -65,9 +69,9 @@ def key_hash_fn(type_name: str, hash_fn: str | None) -> str:
     return "pg_catalog.hashtextextended({c}::text, {seed})"
 
 
-def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict) -> str:
+def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict, seed: str = "0::int8") -> str:
     """A 64-bit hash of the row's key, chained through the hash of each key column."""
-    expr = "0::int8"
+    expr = seed
     for k in key_columns:
         tmpl = key_hash_fns.get(k) or "pg_catalog.hashtextextended({c}::text, {seed})"
         expr = tmpl.format(c="%s.%s" % (alias, ident(k)), seed=expr)
@@ -75,13 +79,13 @@ def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict) -> str:
 
 
 def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | None, scope_sql: str | None,
-              key_hash_fns: dict, scope_cols=()) -> str:
+              key_hash_fns: dict, scope_cols=(), scheme: int = 2) -> str:
     """The visible versions: current rows (and, with a delay, old versions from history)
     whose last-updated value is at most now − delay, plus the key hash; scoped.
     ``scope_cols`` are the columns the scope reads, selected even when not delivered."""
     cols = list(dict.fromkeys(list(off["key_columns"]) + list(columns) + list(scope_cols)))
-    sel = lambda a: ", ".join("%s.%s" % (a, ident(c)) for c in cols) + ", %s AS %s" % (
-        key_hash_sql(a, off["key_columns"], key_hash_fns), ident(KEY_HASH))
+    sel = lambda a: ", ".join("%s.%s" % (a, ident(c)) for c in cols) + (", %s AS %s" % (
+        key_hash_sql(a, off["key_columns"], key_hash_fns), ident(KEY_HASH)) if scheme == 1 else "")
     base = "SELECT %s FROM %s b" % (sel("b"), off["relation_sql"])
     if delay_seconds > 0:
         lu = ident(off["last_updated"])
@@ -108,15 +112,18 @@ def seed_sql(offering: str, column: str) -> str:
             % (literal(offering), literal(column)))
 
 
-def cell_hash_sql(alias: str, offering: str, column: str) -> str:
-    return "hashint8extended(%s.%s, %s)" % (alias, ident(KEY_HASH), seed_sql(offering, column))
+def cell_hash_sql(alias: str, off: dict, column: str, key_hash_fns: dict, scheme: int) -> str:
+    seed = seed_sql(off["name"], column)
+    if scheme == 1:
+        return "hashint8extended(%s.%s, %s)" % (alias, ident(KEY_HASH), seed)
+    return key_hash_sql(alias, off["key_columns"], key_hash_fns, seed)
 
 
-def threshold_sql(inner: str, offering: str, masked: list, keep: int) -> str:
+def threshold_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: dict, scheme: int) -> str:
     """The keep-th smallest cell hash over non-null masked cells: cells hashing at or
     below it are kept, so exactly ``keep`` non-null cells survive (ties aside)."""
     parts = " UNION ALL ".join("SELECT %s AS h FROM i WHERE i.%s IS NOT NULL"
-                               % (cell_hash_sql("i", offering, c), ident(c)) for c in masked)
+                               % (cell_hash_sql("i", off, c, key_hash_fns, scheme), ident(c)) for c in masked)
     return "WITH i AS MATERIALIZED (%s) SELECT h FROM (%s) c ORDER BY h OFFSET %d LIMIT 1" % (
         inner, parts, max(keep - 1, 0))
 
@@ -132,7 +139,7 @@ def counts_sql(inner: str, off: dict, columns: list) -> str:
 
 
 def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql: str | None,
-             replace: bool = False) -> str:
+             replace: bool = False, key_hash_fns: dict | None = None, scheme: int = 2) -> str:
     """CREATE [OR REPLACE] VIEW: projected columns in order; with ``threshold_sql`` (an
     expression reading the purchase's threshold from a table the buyer cannot read) the
     masked columns become CASE expressions over the cell hash."""
@@ -141,7 +148,8 @@ def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql:
     for c in columns:
         if c in masked_cols:
             outs.append("CASE WHEN %s <= %s THEN v.%s END AS %s"
-                        % (cell_hash_sql("v", off["name"], c), threshold_sql, ident(c), ident(c)))
+                        % (cell_hash_sql("v", off, c, key_hash_fns or {}, scheme), threshold_sql, ident(c),
+                           ident(c)))
         else:
             outs.append("v.%s" % ident(c))
     return "CREATE %sVIEW %s WITH (security_barrier) AS SELECT %s FROM (%s) v" % (

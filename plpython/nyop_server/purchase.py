@@ -188,7 +188,8 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
     # one round trip; the REVOKE guards against default privileges an operator may have set
     oid = ctx.execute("; ".join([
         delivery.view_ddl(view_sql, off, order, inner,
-                          delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace),
+                          delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace,
+                          key_hash_fns(ctx, off), mask_scheme(ctx, off)),
         "COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)),
         "REVOKE ALL ON %s FROM PUBLIC" % view_sql,
         "GRANT SELECT ON %s TO %s" % (view_sql, buyer),      # regrole text: already an identifier
@@ -211,6 +212,14 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
     return oid
 
 
+def mask_scheme(ctx: Ctx, off: dict) -> int:
+    """The offering's mask scheme (delivery.py): 1 before 0.2.0, 2 since."""
+    if not ctx.has_market():
+        return 1
+    return ctx.query("SELECT mask_scheme FROM nyop.offering_secrets WHERE offering = $1", ("text",),
+                     (off["name"],))[0]["mask_scheme"]
+
+
 def key_hash_fns(ctx: Ctx, off: dict) -> dict:
     """How each key column is hashed (per session: types do not change under a registration)."""
     key = ("keyhash", off["relid"], off["registered_at"])
@@ -230,7 +239,8 @@ def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
         h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
         history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
     scope_sql, scope_cols = offering_scope(scope, off)
-    return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols)
+    return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols,
+                              mask_scheme(ctx, off))
 
 
 def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> tuple:
@@ -249,7 +259,8 @@ def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> t
     delivered = (unn + keep) / cells if cells else None
     if keep == 0:
         return delivery.MIN_INT8, True, delivered
-    return int(ctx.execute(delivery.threshold_sql(inner, off["name"], masked, keep))[0]["h"]), True, delivered
+    return int(ctx.execute(delivery.threshold_sql(inner, off, masked, keep, key_hash_fns(ctx, off),
+                                                  mask_scheme(ctx, off)))[0]["h"]), True, delivered
 
 
 # -- free previews ------------------------------------------------------------------------
@@ -285,7 +296,8 @@ def publish_preview(ctx, offering):
     view_name = view_name_for(offering, "_preview")
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
     ctx.execute(delivery.view_ddl(view_sql, off, cols, inner,
-                                  delivery.preview_threshold_sql(offering) if use_mask else None))
+                                  delivery.preview_threshold_sql(offering) if use_mask else None, False,
+                                  key_hash_fns(ctx, off), mask_scheme(ctx, off)))
     ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC"
                 % (view_sql, literal("nyop free preview of " + offering), view_sql))
     for r in ctx.query("SELECT buyer::text AS b FROM nyop.buyers"):

@@ -69,3 +69,8 @@ CREATE TABLE nyop.drop_marks (xid xid8 PRIMARY KEY);
 -- The bid trigger looks up what a buyer holds of an offering with the same scope (an
 -- upgrade) on every bid; scopes can be long, so the index holds their md5.
 CREATE INDEX bids_held ON nyop.bids (buyer, offering, md5(coalesce(scope, ''))) WHERE status = 'accepted';
+
+-- Mask scheme per offering (plpython/nyop_server/delivery.py): offerings masked before 0.2.0
+-- keep scheme 1 so that their masks stay nested; new offerings use the cheaper scheme 2.
+ALTER TABLE nyop.offering_secrets ADD COLUMN mask_scheme int NOT NULL DEFAULT 1 CHECK (mask_scheme IN (1, 2));
+ALTER TABLE nyop.offering_secrets ALTER COLUMN mask_scheme SET DEFAULT 2;
