@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 
 def find_bindir(major: str | None = None) -> str:

@@ -9,7 +9,6 @@ import threading
 import time
 
 import psycopg
-import pytest
 
 from conftest import one
 from nyop_pg import paper

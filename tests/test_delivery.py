@@ -1,7 +1,6 @@
 """Bids, the trigger and the buyer's tailored view, with real roles (issue 4)."""
 
 import json
-import math
 
 import psycopg
 import pytest
@@ -237,7 +236,7 @@ def test_provider_sees_bids_without_preferences(paper_db, buyer, make_role):
     place(conn)
     prov, dsn = make_role("provider")
     paper_db.execute(f'ALTER TABLE weather_a OWNER TO "{prov}"')
-    paper_db.execute(f"SELECT nyop_register_offering('paper_a', 'weather_a', 1200, ARRAY['station', 'date'], "
+    paper_db.execute("SELECT nyop_register_offering('paper_a', 'weather_a', 1200, ARRAY['station', 'date'], "
                      "last_updated => 'lastupdated', volatility => '24 hours')")
     paper_db.execute(f'GRANT USAGE ON SCHEMA nyop TO "{prov}"; GRANT SELECT ON nyop.provider_bids TO "{prov}"')
     with psycopg.connect(dsn, autocommit=True) as cp:

@@ -3,7 +3,6 @@ the installer (issue 5: faults; issue 2: nyop-pg install)."""
 
 import json
 import os
-import subprocess
 import uuid
 
 import psycopg

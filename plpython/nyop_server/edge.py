@@ -10,12 +10,10 @@ as a proper PostgreSQL error — so bad input never shows a Python traceback.
 from __future__ import annotations
 
 import json
-import math
 
 from . import catalog, mckp, model, pricing, quality, registration
 from . import pricing as pricing_mod
 from .catalog import Ctx
-from .sqltext import ident, literal
 from .errors import NyopError, InvalidParameter, InsufficientPrivilege, UndefinedTable
 
 HANDLERS = {}

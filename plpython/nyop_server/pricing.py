@@ -11,7 +11,7 @@ import math
 
 from . import mckp
 from .errors import InvalidParameter, UndefinedColumn
-from .model import Criterion, MEASURED, build_classes, parse_utility
+from .model import Criterion, build_classes, parse_utility
 
 SOLVERS = ("exact", "greedy")
 

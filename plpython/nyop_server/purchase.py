@@ -11,7 +11,7 @@ import json
 from . import catalog, delivery, pricing
 from .catalog import Ctx
 from .edge import handler, offering_scope, quote_with
-from .errors import InsufficientPrivilege, InvalidParameter, UndefinedObject
+from .errors import InsufficientPrivilege, InvalidParameter
 from .sqltext import ident, literal
 
 HISTORY_SQL = "SELECT history::text AS history, key_columns, last_updated FROM nyop.histories WHERE relation = $1"
