@@ -40,12 +40,21 @@ class Ctx:
         self.cache = GD.setdefault("nyop_cache", {})
         self._market = None
 
-    def query(self, sql: str, types: tuple = (), args: tuple = ()):
-        """Run a prepared statement, preparing it once per session."""
-        plan = self.plans.get((sql, types))
+    MAX_PLANS = 256
+
+    def query(self, sql: str, types: tuple = (), args: tuple = (), keep: bool = True):
+        """Run a prepared statement, preparing it once per session.
+
+        ``keep=False`` for text that varies per call (a buyer's scope): every kept plan is
+        checked by PostgreSQL on each invalidation — each CREATE VIEW of a bid — so keeping
+        one per distinct scope would make every bid slower than the last."""
+        plan = self.plans.get((sql, types)) if keep else None
         if plan is None:
             plan = self.plpy.prepare(sql, list(types))
-            self.plans[(sql, types)] = plan
+            if keep:
+                if len(self.plans) >= self.MAX_PLANS:
+                    self.plans.clear()
+                self.plans[(sql, types)] = plan
         return self.plpy.execute(plan, list(args))
 
     def has_market(self) -> bool:

@@ -193,7 +193,7 @@ def measure(ctx: Ctx, off: dict, ref_columns: int, scope_sql, now: str) -> dict:
     """One set-based pass over the offering's relation (optionally scoped)."""
     sql = quality.measure_sql(off["relation_sql"], off["columns"], off["last_updated"],
                               off["volatility_seconds"], scope_sql)
-    row = ctx.query(sql, ("timestamptz",), (now,))[0]
+    row = ctx.query(sql, ("timestamptz",), (now,), keep=scope_sql is None)[0]
     n_measured = len(quality.measured_columns(off["columns"], off["last_updated"]))
     return quality.assemble(row, len(off["columns"]), n_measured, ref_columns)
 
