@@ -416,7 +416,7 @@ def check_product(inst, levels, prod):
     # delay
     v = off["volatility_seconds"]
     if "timeliness" in levels and v:
-        d = (1.0 - levels["timeliness"]["score"]) * v
+        d = max(0.0, (1.0 - levels["timeliness"]["score"]) * v)     # a delay is never negative
     else:
         d = 0.0
     assert prod["delay_seconds"] == pytest.approx(d, rel=1e-12, abs=1e-9)

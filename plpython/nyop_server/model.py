@@ -32,6 +32,8 @@ class Utility:
         """f⁻¹(l) / f⁻¹(l_top) for l / l_top = frac: the score needed, before thresholds."""
         if frac <= 0:
             return 0.0
+        if frac >= 1:
+            return 1.0          # exactly: expm1(log1p(x)) / x can round above 1
         if self.kind == "log":
             x_top = LOG_X_MAX
             return math.expm1(frac * math.log1p(x_top)) / x_top
