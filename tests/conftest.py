@@ -13,6 +13,14 @@ from psycopg import conninfo
 
 from nyop_pg import paper
 
+try:   # the suite is deterministic by default (CI must not flake); HYPOTHESIS_PROFILE=explore draws anew
+    from hypothesis import settings as _hsettings
+    _hsettings.register_profile("ci", derandomize=True)
+    _hsettings.register_profile("explore", derandomize=False)
+    _hsettings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+except ImportError:  # pragma: no cover
+    pass
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
