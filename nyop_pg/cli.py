@@ -25,21 +25,25 @@ def cmd_demo(args) -> int:
 
 
 def cmd_up(args) -> int:
-    """A throwaway server for psql and BI tools, until Ctrl-C."""
+    """A throwaway server for psql and BI tools, until Ctrl-C. TCP needs the printed password
+    (scram-sha-256): a trusted superuser on localhost would be anyone's on this machine."""
+    import secrets
     import psycopg
     from .cluster import LocalCluster
     from .install import install
     from . import paper
-    cluster = LocalCluster(port=args.port).init().start()
+    password = secrets.token_urlsafe(18)
+    cluster = LocalCluster(port=args.port, password=password)
     try:
+        cluster.init().start()
         with psycopg.connect(cluster.dsn, autocommit=True) as conn:
             conn.execute("CREATE DATABASE nyop")
         install(cluster.dsn_for("nyop"))
         if args.paper:
             with psycopg.connect(cluster.dsn_for("nyop"), autocommit=True) as conn:
                 paper.load(conn)
-        print(f"nyop is up: psql 'host=127.0.0.1 port={cluster.port} user=postgres dbname=nyop'")
-        print("Ctrl-C stops the server and removes its data.")
+        print(f"nyop is up: psql 'host=127.0.0.1 port={cluster.port} user=postgres password={password} dbname=nyop'")
+        print("Ctrl-C stops the server and removes its data.", flush=True)
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
         while True:
             time.sleep(3600)

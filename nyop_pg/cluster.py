@@ -42,7 +42,7 @@ class LocalCluster:
     """initdb + pg_ctl start in a temp dir; ``dsn`` connects as the superuser ``postgres``."""
 
     def __init__(self, bindir: str | None = None, port: int | None = None,
-                 settings: dict | None = None, datadir: str | None = None):
+                 settings: dict | None = None, datadir: str | None = None, password: str | None = None):
         self.bindir = bindir or find_bindir()
         self.port = port or free_port()
         self.settings = settings or {}
@@ -55,6 +55,10 @@ class LocalCluster:
             pw = pwd.getpwnam("postgres")
             os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
         self.started = False
+        # With a password, TCP connections need it (scram-sha-256); only the unix socket in
+        # our private directory stays trusted. Without one (tests, demo, bench: short-lived),
+        # everything is trusted.
+        self.password = password
 
     # -- running things as the cluster's owner ---------------------------------
     def _run(self, *args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -74,8 +78,20 @@ class LocalCluster:
         return f"host={host or self.sockdir} port={self.port} user={user} dbname={dbname}"
 
     def init(self) -> "LocalCluster":
-        self._run(self.bin("initdb"), "-D", self.datadir, "-U", "postgres", "--auth=trust",
+        auth = ["--auth=trust"]
+        if self.password:
+            pwfile = os.path.join(self.tmp, "pwfile")
+            with open(pwfile, "w") as f:
+                f.write(self.password + "\n")
+            if self.as_postgres:
+                pw = pwd.getpwnam("postgres")
+                os.chown(pwfile, pw.pw_uid, pw.pw_gid)
+            os.chmod(pwfile, 0o600)
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        self._run(self.bin("initdb"), "-D", self.datadir, "-U", "postgres", *auth,
                   "--encoding=UTF8", "--locale=C.UTF-8" if _has_c_utf8() else "--no-locale")
+        if self.password:
+            os.remove(os.path.join(self.tmp, "pwfile"))
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),

@@ -132,3 +132,21 @@ def test_added_column_extends_history_on_reregistration(paper_db, buyer):
     conn.execute("SET nyop.now = '2017-05-08 09:00+00'")       # 8.6 h delay: FRA shows the old versions
     vis = {r[0] for r in conn.execute(f"SELECT visibility FROM {view} WHERE station = 'FRA'").fetchall()}
     assert vis == {10}
+
+
+def test_provider_may_drop_not_null_after_history_exists(paper_db, buyer):
+    paper_db.execute("ALTER TABLE weather_a ALTER COLUMN lastupdated DROP NOT NULL")
+    paper_db.execute("UPDATE weather_a SET temperature = NULL, lastupdated = NULL WHERE station = 'FRA'")
+    paper_db.execute("UPDATE weather_a SET temperature = 1 WHERE station = 'FRA'")       # old NULLs go to history
+    paper_db.execute("DELETE FROM weather_a WHERE station = 'FRA'")
+    hist = one(paper_db, "SELECT history::text FROM nyop.histories WHERE relation = 'weather_a'::regclass")
+    assert one(paper_db, f"SELECT count(*) FROM {hist} WHERE lastupdated IS NULL") == 6
+
+
+def test_names_with_a_trailing_newline_are_refused_cleanly(paper_db):
+    with pytest.raises(psycopg.Error) as e:
+        paper_db.execute("SELECT nyop_register_offering(E'paper_x\\n', 'weather_a', 100, ARRAY['station'])")
+    assert e.value.sqlstate == "22023"
+    with pytest.raises(psycopg.Error) as e:
+        paper_db.execute("SELECT nyop_set_criterion('paper_a', E'documentation\\n', 1, tiers => ARRAY['x'])")
+    assert e.value.sqlstate == "22023"

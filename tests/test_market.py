@@ -230,3 +230,22 @@ def test_preview_only_by_its_provider(paper_db, make_role):
     with psycopg.connect(dsn, autocommit=True) as p:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             p.execute("SELECT nyop_publish_preview('paper_a')")
+
+
+def test_rebid_on_a_group_upgrades_the_member_held(paper_db, buyer):
+    _, conn = buyer()
+    prefs = json.dumps({"completeness": 0.35, "amount_of_data": 0.5, "customer_support": 0.15})
+    b1, st1, q1, v1, *_ = bid(conn, "weather", 700, prefs)
+    assert st1 == "accepted" and q1["offering"] == "wb"
+    b2, st2, q2, v2, *_ = bid(conn, "weather", 200, prefs)
+    assert st2 == "accepted" and q2["offering"] == "wb" and q2["upgrade_of"] == b1 and v2 == v1
+    assert one(paper_db, "SELECT sold FROM nyop.bids WHERE bid_id = %s", (b2,)) == "wb"
+
+
+def test_upgrade_refusal_names_the_minimum(paper_db, buyer):
+    _, conn = buyer()
+    bid(conn, amount=900)
+    _, st, q, *_ = bid(conn, amount=0.01)
+    assert st == "rejected" and q["minimum_bid"] > 0.01
+    _, st, q, *_ = bid(conn, amount=q["minimum_bid"] + 1e-6)
+    assert st == "accepted"

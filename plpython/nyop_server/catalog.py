@@ -39,6 +39,7 @@ class Ctx:
         self.plans = GD.setdefault("nyop_plans", {})
         self.cache = GD.setdefault("nyop_cache", {})
         self._market = None
+        self.memo = {}          # per call: facts that cannot change within one statement
 
     MAX_PLANS = 256
 

@@ -30,8 +30,11 @@ def history_ddl(relation_sql: str, history: str, key_columns: list) -> list:
     h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
     keys = ", ".join(ident(k) for k in key_columns)
     return [
-        "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS, %s timestamptz NOT NULL, %s timestamptz)"
-        % (h, relation_sql, ident(VALID_TO), ident(NEXT_LU)),
+        # the columns' types only: no NOT NULL (a provider may drop one later and store NULLs),
+        # no defaults (they would tie nyop's table to the provider's sequences and functions)
+        "CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA" % (h, relation_sql),
+        "ALTER TABLE %s ADD COLUMN %s timestamptz NOT NULL, ADD COLUMN %s timestamptz"
+        % (h, ident(VALID_TO), ident(NEXT_LU)),
         "CREATE INDEX ON %s (%s)" % (h, keys),
         "REVOKE ALL ON %s FROM PUBLIC" % h,
     ]

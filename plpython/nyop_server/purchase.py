@@ -37,8 +37,8 @@ FROM unnest($2::text[]) c, nyop.offering_secrets s WHERE s.offering = $1
 ON CONFLICT DO NOTHING"""
 
 HELD_SQL = """
-SELECT p.bid_id, p.view::text AS view_sql, p.view::oid AS view_oid, p.threshold, p.masked,
-       b.quote, b.columns, b.scope
+SELECT p.bid_id, p.offering AS held_offering, p.view::text AS view_sql, p.view::oid AS view_oid, p.threshold,
+       p.masked, b.quote, b.columns, b.scope
 FROM nyop.bids b JOIN nyop.purchases p USING (bid_id)
 WHERE b.buyer = $1::regrole AND b.offering = $2 AND md5(coalesce(b.scope, '')) = md5(coalesce($3, ''))
   AND b.status = 'accepted' AND b.scope IS NOT DISTINCT FROM $3 AND p.superseded_by IS NULL
@@ -135,14 +135,20 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     old = json.loads(held["quote"])
     paid = float(old.get("paid_total", old["bid"]))
     floors = {k: v["level"] for k, v in old["levels"].items()}
+    # the held member, not the group it was bought through: an upgrade never changes provider
+    offering = held["held_offering"]
     q = quote_with(ctx, offering, bid, preferences, held["columns"], held["scope"], solver, fresh=True,
-                   floors=floors, budget=paid + float(pricing.check_bid(bid)), with_greedy=True)
+                   floors=floors, budget=paid + float(pricing.check_bid(bid)), with_greedy=True, explain=True)
     q["upgrade_of"] = held["bid_id"]
+    nxt = [n["bid"] for n in (q.pop("next", None) or {}).values() if n.get("bid") is not None]
+    q.pop("full_quality_bid", None)
     if not q["accepted"]:
         return {"status": "rejected", "quote": q, "view": None}
-    if all(abs(q["levels"][k]["level"] - v) < 1e-9 for k, v in floors.items()):
+    if all(q["levels"].get(k) and abs(q["levels"][k]["level"] - v) < 1e-9 for k, v in floors.items()):
         q.update(accepted=False, reason="this bid buys nothing beyond the version you hold (bid %s); "
                                         "bid more to upgrade" % held["bid_id"])
+        if nxt:        # the smallest extra payment that buys one level more somewhere
+            q["minimum_bid"] = max(min(nxt) - paid, 0.0)
         for k in ("levels", "columns", "delay", "delay_seconds", "completeness_target", "utility", "cost"):
             q.pop(k, None)
         return {"status": "rejected", "quote": q, "view": None}
@@ -216,8 +222,11 @@ def mask_scheme(ctx: Ctx, off: dict) -> int:
     """The offering's mask scheme (delivery.py): 1 before 0.2.0, 2 since."""
     if not ctx.has_market():
         return 1
-    return ctx.query("SELECT mask_scheme FROM nyop.offering_secrets WHERE offering = $1", ("text",),
-                     (off["name"],))[0]["mask_scheme"]
+    key = ("scheme", off["name"])
+    if key not in ctx.memo:
+        ctx.memo[key] = ctx.query("SELECT mask_scheme FROM nyop.offering_secrets WHERE offering = $1", ("text",),
+                                  (off["name"],))[0]["mask_scheme"]
+    return ctx.memo[key]
 
 
 def key_hash_fns(ctx: Ctx, off: dict) -> dict:

@@ -13,15 +13,15 @@ import re
 from .errors import InvalidParameter, UndefinedColumn, DatatypeMismatch
 from .model import MEASURED, parse_utility
 
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-CRITERION_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+CRITERION_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 TIME_TYPES = {"timestamp with time zone", "timestamp without time zone", "date"}
 MAX_TIERS = 9
 MAX_TIER_TEXT = 500
 
 
 def check_name(what: str, value) -> str:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise InvalidParameter("%s %r is not a valid name" % (what, value),
                                hint="use 1-63 letters, digits or underscores, not starting with a digit")
     return value
@@ -84,7 +84,7 @@ def check_offering(name, columns: dict, ask_price, reserve_price, key_columns, l
 def check_criterion(criterion, provider_weight, tiers, pricing, threshold, min_level,
                     levels: int, has_timeliness: bool) -> dict:
     """Validate one criterion of an offering with ``levels`` data levels."""
-    if not isinstance(criterion, str) or not CRITERION_RE.match(criterion):
+    if not isinstance(criterion, str) or not CRITERION_RE.fullmatch(criterion):
         raise InvalidParameter("criterion %r is not a valid name" % (criterion,),
                                hint="use lower-case letters, digits and underscores, e.g. customer_support")
     if provider_weight is None:

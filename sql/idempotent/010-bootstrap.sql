@@ -52,7 +52,8 @@ $$;
 -- the function into the tailored views; the body is fully schema-qualified instead.
 CREATE OR REPLACE FUNCTION nyop.clock() RETURNS timestamptz
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT LEAST(coalesce(NULLIF(pg_catalog.current_setting('nyop.now', true), '')::pg_catalog.timestamptz,
+    SELECT LEAST(coalesce(CASE WHEN pg_catalog.current_setting('nyop.now', true) OPERATOR(pg_catalog.<>) ''
+                               THEN pg_catalog.current_setting('nyop.now', true)::pg_catalog.timestamptz END,
                           pg_catalog.now()), pg_catalog.now())
 $$;
 

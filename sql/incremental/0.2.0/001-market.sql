@@ -74,3 +74,17 @@ CREATE INDEX bids_held ON nyop.bids (buyer, offering, md5(coalesce(scope, ''))) 
 -- keep scheme 1 so that their masks stay nested; new offerings use the cheaper scheme 2.
 ALTER TABLE nyop.offering_secrets ADD COLUMN mask_scheme int NOT NULL DEFAULT 1 CHECK (mask_scheme IN (1, 2));
 ALTER TABLE nyop.offering_secrets ALTER COLUMN mask_scheme SET DEFAULT 2;
+
+-- Histories made by 0.1.0 copied the base table's NOT NULL constraints (CREATE TABLE … LIKE):
+-- a provider who later drops one and stores NULLs must not make its own updates fail.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT h.history, a.attname
+             FROM nyop.histories h JOIN pg_attribute a ON a.attrelid = h.history
+             WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull AND a.attname <> 'nyop_valid_to' LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL', r.history, r.attname);
+    END LOOP;
+END
+$$;
