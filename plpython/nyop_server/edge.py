@@ -145,8 +145,19 @@ def set_criterion(ctx, offering, criterion, provider_weight, tiers=None, pricing
 
 # -- quality (SECURITY DEFINER: buyers may see measures, never the rows) ------------
 
+CLOCK_SQL = """SELECT c::text AS now, extract(epoch FROM c)::float8 AS epoch,
+                      current_setting('nyop.quality_cache_ttl', true) AS ttl FROM nyop.clock() c"""
+
+
 def clock(ctx: Ctx) -> str:
-    return ctx.query("SELECT nyop.clock()::text AS now")[0]["now"]
+    return clock_row(ctx)["now"]
+
+
+def clock_row(ctx: Ctx) -> dict:
+    """"now" (text and epoch) and the cache TTL setting, in one query per call."""
+    if "clock" not in ctx.memo:
+        ctx.memo["clock"] = dict(ctx.query(CLOCK_SQL)[0])
+    return ctx.memo["clock"]
 
 
 _SCOPES = {}          # (text, columns) -> (rendered SQL, columns used); per session
@@ -167,10 +178,6 @@ def parsed_scope(scope, columns) -> tuple:
             _SCOPES.clear()
         _SCOPES[key] = hit
     return hit
-
-
-def parse_scope(scope, columns):
-    return parsed_scope(scope, columns)[0]
 
 
 def offering_scope(scope, off: dict) -> tuple:
@@ -214,7 +221,7 @@ def quality_of(ctx, offering, scope=None):
 
 def cache_ttl(ctx: Ctx) -> float:
     """nyop.quality_cache_ttl (seconds, default 60; 0 = always measure afresh)."""
-    raw = ctx.query("SELECT current_setting('nyop.quality_cache_ttl', true) AS v")[0]["v"]
+    raw = clock_row(ctx)["ttl"]
     try:
         return max(0.0, float(raw)) if raw not in (None, "") else 60.0
     except ValueError:
@@ -239,8 +246,7 @@ def measures_for(ctx: Ctx, peers: list, scope, now: str, ttl: float) -> dict:
         key = ("quality", p["name"])
         cacheable = scope_sql is None and ttl > 0
         if cacheable:
-            now_epoch = ctx.query("SELECT extract(epoch FROM $1::timestamptz)::float8 AS e",
-                                  ("text",), (now,))[0]["e"]
+            now_epoch = clock_row(ctx)["epoch"]
             hit = ctx.cache.get(key)
             if hit and hit[0] == p["registered_at"] and time.monotonic() - hit[1] <= ttl \
                     and abs(now_epoch - hit[2]) <= ttl:
