@@ -83,11 +83,18 @@ def test_update_from_previous_version_keeps_everything(server, make_role, dbname
             upgraded = extension_objects(conn)
             assert one(conn, "SELECT count(*) FROM nyop.offerings") == 3
             assert one(conn, "SELECT count(*) FROM nyop.histories") == history
+            # history capture goes on through the migrated triggers
+            hist = one(conn, "SELECT history::text FROM nyop.histories WHERE relation = 'weather_a'::regclass")
+            kept = one(conn, f"SELECT count(*) FROM {hist}")
+            conn.execute("UPDATE weather_a SET humidity = humidity + 1, lastupdated = '2017-05-08 01:30+00' "
+                         "WHERE station = 'LHR'")
+            conn.execute("DELETE FROM weather_a WHERE station = 'LHR' AND date = '2017-05-10'")
+            assert one(conn, f"SELECT count(*) FROM {hist}") == kept + 4
         with psycopg.connect(server.dsn_for(old, user=name), password="nyop-test", autocommit=True) as b:
             assert read(b, view) == before                       # still delayed: the old version
             assert one(b, "SELECT count(*) FROM nyop.bids") == 1
             _, view2 = buy(b)                                    # new bids work after the update
-            assert len(read(b, view2)) == 6
+            assert len(read(b, view2)) == 5         # an upgrade to full quality: current rows, one deleted
         with psycopg.connect(server.dsn_for(dbname), autocommit=True) as fresh:
             assert extension_objects(fresh) == upgraded          # same objects as a fresh install
     finally:

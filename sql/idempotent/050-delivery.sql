@@ -3,14 +3,14 @@
 
 -- History capture: statement-level, set-based, one INSERT per statement.
 -- TG_ARGV: history table, column list, key join condition (o = old, n = new), LU column,
--- and (since 0.2.0) the column list prefixed with o. (names may hold commas).
+-- the column list prefixed with o. (passed whole: names may hold commas).
 CREATE OR REPLACE FUNCTION nyop._capture_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
                    'SELECT %s, nyop.clock(), n.%s FROM nyop_old o LEFT JOIN nyop_new n ON %s',
                    TG_ARGV[0], TG_ARGV[1],
-                   coalesce(TG_ARGV[4], (SELECT string_agg('o.' || c, ', ') FROM unnest(string_to_array(TG_ARGV[1], ',')) c)),
+                   TG_ARGV[4],
                    TG_ARGV[3], TG_ARGV[2]);
     RETURN NULL;
 END

@@ -88,3 +88,34 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- History capture triggers made by 0.1.0 passed the column list comma-joined (names holding
+-- commas broke it); re-create them with the prefixed list that 0.2.0's capture expects.
+DO $$
+DECLARE
+    h record;
+    cols text;
+    ocols text;
+    keys text;
+BEGIN
+    FOR h IN SELECT hs.relation, hs.history, hs.key_columns, hs.last_updated,
+                    (SELECT o.columns FROM nyop.offerings o WHERE o.relation = hs.relation LIMIT 1) AS columns
+             FROM nyop.histories hs LOOP
+        SELECT string_agg(quote_ident(c), ', ' ORDER BY n), string_agg('o.' || quote_ident(c), ', ' ORDER BY n)
+          INTO cols, ocols FROM unnest(h.columns) WITH ORDINALITY AS u(c, n);
+        SELECT string_agg(format('o.%I IS NOT DISTINCT FROM n.%I', k, k), ' AND ' ORDER BY n)
+          INTO keys FROM unnest(h.key_columns) WITH ORDINALITY AS u(k, n);
+        EXECUTE format('DROP TRIGGER nyop_history_update ON %s; DROP TRIGGER nyop_history_delete ON %s; '
+                       'DROP TRIGGER nyop_history_truncate ON %s', h.relation, h.relation, h.relation);
+        EXECUTE format('CREATE TRIGGER nyop_history_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS nyop_old '
+                       'NEW TABLE AS nyop_new FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_update(%L, %L, %L, %L, %L)',
+                       h.relation, h.history, cols, keys, quote_ident(h.last_updated), ocols);
+        EXECUTE format('CREATE TRIGGER nyop_history_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS nyop_old '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_delete(%L, %L, %L, %L, %L)',
+                       h.relation, h.history, cols, keys, quote_ident(h.last_updated), ocols);
+        EXECUTE format('CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION nyop._capture_truncate(%L, %L, %L, %L, %L)',
+                       h.relation, h.history, cols, keys, quote_ident(h.last_updated), ocols);
+    END LOOP;
+END
+$$;
