@@ -1,18 +1,26 @@
 -- Pricing: quotes for a bid, and the bare MCKP solver. SECURITY DEFINER lives in
 -- nyop._call_definer only: these wrappers add no rights of their own.
 
-CREATE OR REPLACE FUNCTION @extschema@.nyop_quote(offering text, bid numeric, preferences jsonb,
-    columns text[] DEFAULT NULL, scope text DEFAULT NULL, solver text DEFAULT 'exact') RETURNS jsonb
+-- The door of nyop_quote and nyop_explain: refuses non-finite bids (jsonb cannot carry
+-- them) and hands the rest to the read-only handler of that name.
+CREATE OR REPLACE FUNCTION nyop._priced(handler text, offering text, bid numeric, preferences jsonb,
+    columns text[], scope text, solver text) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF bid IS NULL OR bid IN ('NaN', 'Infinity', '-Infinity') THEN
-        RAISE EXCEPTION 'nyop_quote: bid must be a finite number > 0, got %', coalesce(bid::text, 'NULL')
+        RAISE EXCEPTION 'nyop_%: bid must be a finite number > 0, got %', handler, coalesce(bid::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    RETURN nyop._unwrap(nyop._call_definer('quote', jsonb_build_object(
+    RETURN nyop._unwrap(nyop._call_definer(handler, jsonb_build_object(
         'offering', offering, 'bid', bid, 'preferences', preferences, 'columns', columns,
         'scope', scope, 'solver', solver)));
 END
+$$;
+
+CREATE OR REPLACE FUNCTION @extschema@.nyop_quote(offering text, bid numeric, preferences jsonb,
+    columns text[] DEFAULT NULL, scope text DEFAULT NULL, solver text DEFAULT 'exact') RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nyop._priced('quote', offering, bid, preferences, columns, scope, solver)
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_quote(text, numeric, jsonb, text[], text, text) IS
     'Quote a bid: the best version of an offering (or of a comparison group) the bid buys, as jsonb';

@@ -8,16 +8,8 @@ COMMENT ON FUNCTION nyop._provides(regrole, text) IS 'Whether a role provides an
 
 CREATE OR REPLACE FUNCTION @extschema@.nyop_explain(offering text, bid numeric, preferences jsonb,
     columns text[] DEFAULT NULL, scope text DEFAULT NULL, solver text DEFAULT 'exact') RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF bid IS NULL OR bid IN ('NaN', 'Infinity', '-Infinity') THEN
-        RAISE EXCEPTION 'nyop_explain: bid must be a finite number > 0, got %', coalesce(bid::text, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
-    RETURN nyop._unwrap(nyop._call_definer('explain', jsonb_build_object(
-        'offering', offering, 'bid', bid, 'preferences', preferences, 'columns', columns,
-        'scope', scope, 'solver', solver)));
-END
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT nyop._priced('explain', offering, bid, preferences, columns, scope, solver)
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_explain(text, numeric, jsonb, text[], text, text) IS
     'The quote plus what more would buy: per criterion the next level, its price and the bid that reaches it';

@@ -24,3 +24,5 @@ GRANT EXECUTE ON FUNCTION nyop.clock() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION nyop._load() TO PUBLIC;
 -- Row-level security on previews asks this with the reader's rights.
 GRANT EXECUTE ON FUNCTION nyop._provides(regrole, text) TO PUBLIC;
+-- nyop_quote / nyop_explain's door adds no rights (it calls nyop._call_definer, granted to buyers).
+GRANT EXECUTE ON FUNCTION nyop._priced(text, text, numeric, jsonb, text[], text, text) TO PUBLIC;
