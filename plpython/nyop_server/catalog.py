@@ -90,6 +90,11 @@ FROM nyop.criteria WHERE offering = $1 ORDER BY ordinal"""
 
 
 def offering(ctx: Ctx, name: str, required: bool = True):
+    """The offering's row, fetched once per call (a bid asks for it in the quote, for the
+    group's peers and again to build the view)."""
+    key = ("offering", name)
+    if key in ctx.memo:
+        return ctx.memo[key]
     rows = ctx.query(OFFERING_SQL, ("text",), (name,))
     if not rows:
         if required:
@@ -99,6 +104,7 @@ def offering(ctx: Ctx, name: str, required: bool = True):
     off = dict(rows[0])
     if not off["safe"]:          # checked on every use: the provider may have changed the relation since
         raise InsufficientPrivilege(UNSAFE % off["relation_sql"], hint=UNSAFE_HINT)
+    ctx.memo[key] = off
     return off
 
 
