@@ -1,4 +1,4 @@
 """nyop_pg: the client side of nyop — installer, throwaway servers, demo, benchmarks, CLI."""
 
-__version__ = "0.2.0"
-EXTENSION_VERSION = "0.2.0"
+__version__ = "0.3.0"
+EXTENSION_VERSION = "0.3.0"

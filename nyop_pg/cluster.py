@@ -102,6 +102,7 @@ class LocalCluster:
             "max_connections": "100",
             "shared_buffers": "'128MB'",
             "log_min_messages": "warning",
+            "max_prepared_transactions": "10",     # tests: a prepared bid delivers nothing
         }
         conf.update({k: str(v) for k, v in self.settings.items()})
         with open(os.path.join(self.datadir, "postgresql.auto.conf"), "a") as f:

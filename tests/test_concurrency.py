@@ -99,9 +99,10 @@ def test_concurrent_bids_and_provider_writes(server, dbname, db, buyer):
     # every view works for its buyer and obeys its delay and mask
     for name, c in buyers:
         c.execute(f"SET nyop.now = '{NOW}'")
+        # the current version of each view (bid ids are drawn before a bid waits for the buyer's lock:
+        # a later id may be upgraded by an earlier one)
         for view, quote in c.execute(
-                "SELECT DISTINCT ON (view) view::text, quote FROM nyop.bids WHERE status = 'accepted' "
-                "ORDER BY view, bid_id DESC").fetchall():
+                "SELECT m.view::text, b.quote FROM nyop.my_purchases m JOIN nyop.bids b USING (bid_id)").fetchall():
             cur = c.execute(f"SELECT * FROM {view}")
             rows = cur.fetchall()
             names = [d.name for d in cur.description]

@@ -38,8 +38,14 @@ def test_paper_bid_end_to_end(paper_db, buyer):
     assert data == []                                  # all of Table 1 is fresher than 17:00 − 8.64 h
     cols, data = rows(conn, view, LATER)
     assert len(data) == 6 and all(None not in r for r in data)   # completeness 1.0: nothing masked
+    # the view's COMMENT says what it is, not what was paid (SPEC: figures only in nyop.my_purchases)
     comment = one(conn, "SELECT obj_description(%s::regclass, 'pg_class')", (view,))
-    assert comment.startswith("nyop purchase ") and json.loads(comment[len("nyop purchase "):])["bid_id"] == bid_id
+    assert comment.startswith("nyop purchase") and "1000" not in comment and "level" not in comment
+    mine = conn.execute("SELECT bid_id, offering, view::text, paid_total, levels, delay, completeness_target, "
+                        "columns, scope FROM nyop.my_purchases").fetchall()
+    assert len(mine) == 1 and mine[0][:4] == (bid_id, "paper_a", view, 1000)
+    assert mine[0][4]["timeliness"]["level"] == 8 and str(mine[0][5]) == "8:38:24"
+    assert mine[0][7] == cols and mine[0][8] is None
 
 
 def test_rejected_bid_creates_nothing(paper_db, buyer):

@@ -5,4 +5,4 @@ PostgreSQL server. Only :mod:`nyop_server.edge` touches ``plpy``; the SQL
 functions in ``sql/src`` are thin wrappers around it.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -38,7 +38,7 @@ class Ctx:
         self.GD = GD
         self.plans = GD.setdefault("nyop_plans", {})
         self.cache = GD.setdefault("nyop_cache", {})
-        self._market = None
+        self._version = None
         self.memo = {}          # per call: facts that cannot change within one statement
 
     MAX_PLANS = 256
@@ -58,14 +58,24 @@ class Ctx:
                 self.plans[(sql, types)] = plan
         return self.plpy.execute(plan, list(args))
 
-    def has_market(self) -> bool:
-        """Whether the installed schema is 0.2.0 or later (previews, settings, upgrades).
+    def schema_version(self) -> tuple:
+        """The installed extension version, as a tuple: (0, 3, 0).
 
         `make install` replaces the Python before `ALTER EXTENSION nyop UPDATE` runs, so the
         modules must keep serving the previous version's schema until then."""
-        if self._market is None:
-            self._market = self.query("SELECT to_regclass('nyop.previews') IS NOT NULL AS v")[0]["v"]
-        return self._market
+        if self._version is None:
+            rows = self.query("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'nyop'")
+            self._version = tuple(int(x) for x in rows[0]["extversion"].split(".")) if rows else (0,)
+        return self._version
+
+    def has_market(self) -> bool:
+        """Whether the schema has 0.2.0's market tables (previews, settings, upgrades)."""
+        return self.schema_version() >= (0, 2, 0)
+
+    def has_trust(self) -> bool:
+        """Whether the schema has 0.3.0's trust features: purchases readable once paid (their
+        transaction recorded), delays kept out of view definitions, capture as the table owner."""
+        return self.schema_version() >= (0, 3, 0)
 
     def execute(self, sql: str):
         """Run generated SQL (DDL, or a query whose text depends on the data model)."""

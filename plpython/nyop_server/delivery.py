@@ -59,17 +59,68 @@ def capture_triggers_ddl(relation_sql: str, history: str, columns: list, key_col
     ]
 
 
-def key_hash_fn(type_name: str, hash_fn: str | None) -> str:
+# Key hashing must not depend on the session: a mask re-drawn by `SET bytea_output` (or
+# DateStyle, TimeZone, IntervalStyle, extra_float_digits, lc_monetary, search_path,
+# quote_all_identifiers…) would hand a buyer other cells than the ones paid for, and break
+# nesting across buyers. So a key type is hashed by a whitelisted rule, or not sold at all.
+# Built-in type OIDs are fixed; names are not (format_type quotes "date" under
+# quote_all_identifiers), so the rules go by the OID of the type under any domains.
+BYTEA_OID, DATE_OID, TIMESTAMPTZ_OID = 17, 1082, 1184
+# Types whose text form depends on no session setting (their output functions read no GUC;
+# checked under every DateStyle, TimeZone, IntervalStyle, extra_float_digits, bytea_output,
+# lc_*, search_path and quote_all_identifiers): keys of these types that were hashed through
+# their text form stay so, so that masks of existing purchases do not change.
+TEXT_STABLE_OIDS = frozenset({
+    16, 18, 19, 20, 21, 23, 25, 26, 27, 30,     # bool "char" name int8 int2 int4 text oid tid oidvector
+    650, 774, 829, 869,                          # cidr macaddr8 macaddr inet
+    1042, 1043, 1083, 1266, 1560, 1562, 1700,    # bpchar varchar time timetz bit varbit numeric
+    2950, 3220, 3614, 3615, 3802, 5069,          # uuid pg_lsn tsvector tsquery jsonb xid8
+})
+# The reg* types print names qualified and quoted per search_path and quote_all_identifiers:
+# they are binary-coercible to oid and hashed as such.
+OID_ALIAS_OIDS = frozenset({24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191})
+TEXT_HASH = "pg_catalog.hashtextextended({c}::text, {seed})"
+DATE_HASH = "pg_catalog.hashint4extended({c} - DATE '2000-01-01', {seed})"
+EPOCH_HASH = "pg_catalog.hashfloat8extended(extract(epoch FROM {c})::float8, {seed})"
+# bytea: the bytes in hex, prefixed as bytea_output = 'hex' prints them — the same hash as
+# the text form had under the default setting, whatever the setting now. (E'' reads the
+# same whatever standard_conforming_strings says.)
+BYTEA_HASH = "pg_catalog.hashtextextended(E'\\\\x' || pg_catalog.encode({c}, 'hex'), {seed})"
+OID_HASH = "pg_catalog.hashoidextended({c}::pg_catalog.oid, {seed})"
+
+
+def key_hash_fn(type_name: str, hash_fn: str | None, base: int | None = None, kind: str = "b",
+                base_fn: str | None = None) -> str | None:
     """A template ``{c}``/``{seed}`` hashing one key value to int8 whatever the session's
-    DateStyle, TimeZone or float settings: the type's own extended hash function when it
-    takes the type itself, a settings-independent number for dates and timestamps, else text."""
+    settings, or None when nyop knows no such hash for the type (it is then refused as a key).
+
+    ``hash_fn``: the extended hash function of the type's own default hash opclass, when it
+    takes the type itself (immutable, as every hash opclass function must be: hash indexes
+    persist); ``base``, ``kind``: OID and typtype of the type under any domains; ``base_fn``:
+    the base type's extended hash function taking the base type itself or the polymorphic
+    pseudo-type it matches (anyarray, anyenum, anyrange, anymultirange — never ``internal``).
+
+    In order, keeping the expression of every type that was already stable:
+    the type's own hash function; dates as days since 2000 and timestamptz as epoch (their
+    hash functions take int4 / timestamp); types with a settings-independent text form (and
+    enums) through that text; the base type's hash function (domains, arrays, ranges); bytea
+    through its hex digits; reg* types as oid. Anything else (money, whose text follows
+    lc_monetary; types without a hash function) has no stable hash: None."""
     if hash_fn:
         return hash_fn + "({c}, {seed})"
-    if type_name == "date":
-        return "pg_catalog.hashint4extended({c} - DATE '2000-01-01', {seed})"
-    if type_name.startswith("timestamp"):
-        return "pg_catalog.hashfloat8extended(extract(epoch FROM {c})::float8, {seed})"
-    return "pg_catalog.hashtextextended({c}::text, {seed})"
+    if base == DATE_OID:
+        return DATE_HASH
+    if base == TIMESTAMPTZ_OID:
+        return EPOCH_HASH
+    if base in TEXT_STABLE_OIDS or kind == "e":
+        return TEXT_HASH
+    if base_fn:
+        return base_fn + "({c}, {seed})"
+    if base == BYTEA_OID:
+        return BYTEA_HASH
+    if base in OID_ALIAS_OIDS:
+        return OID_HASH
+    return None
 
 
 def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict, seed: str = "0::int8") -> str:
@@ -82,17 +133,20 @@ def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict, seed: str = 
 
 
 def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | None, scope_sql: str | None,
-              key_hash_fns: dict, scope_cols=(), scheme: int = 2) -> str:
+              key_hash_fns: dict, scope_cols=(), scheme: int = 2, delay_sql: str | None = None) -> str:
     """The visible versions: current rows (and, with a delay, old versions from history)
     whose last-updated value is at most now − delay, plus the key hash; scoped.
-    ``scope_cols`` are the columns the scope reads, selected even when not delivered."""
+    ``scope_cols`` are the columns the scope reads, selected even when not delivered.
+    ``delay_sql``: an expression reading the delay from a table the reader cannot read (a
+    purchase's delay is its buyer's business: view definitions are world-readable); else the
+    delay is written in as a number (measures at purchase time, free previews)."""
     cols = list(dict.fromkeys(list(off["key_columns"]) + list(columns) + list(scope_cols)))
     sel = lambda a: ", ".join("%s.%s" % (a, ident(c)) for c in cols) + (", %s AS %s" % (
         key_hash_sql(a, off["key_columns"], key_hash_fns), ident(KEY_HASH)) if scheme == 1 else "")
     base = "SELECT %s FROM %s b" % (sel("b"), off["relation_sql"])
     if delay_seconds > 0:
         lu = ident(off["last_updated"])
-        cutoff = "(SELECT nyop.clock() - make_interval(secs => %r))" % float(delay_seconds)
+        cutoff = "(SELECT nyop.clock() - %s)" % (delay_sql or "make_interval(secs => %r)" % float(delay_seconds))
         base += " WHERE b.%s <= %s" % (lu, cutoff)
         if history:
             h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
@@ -141,11 +195,10 @@ def counts_sql(inner: str, off: dict, columns: list) -> str:
         nn(masked), nn(unmasked), inner)
 
 
-def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql: str | None,
-             replace: bool = False, key_hash_fns: dict | None = None, scheme: int = 2) -> str:
-    """CREATE [OR REPLACE] VIEW: projected columns in order; with ``threshold_sql`` (an
-    expression reading the purchase's threshold from a table the buyer cannot read) the
-    masked columns become CASE expressions over the cell hash."""
+def view_select(off: dict, columns: list, inner: str, threshold_sql: str | None,
+                key_hash_fns: dict | None = None, scheme: int = 2) -> str:
+    """The projected columns in order; with ``threshold_sql`` the masked columns become CASE
+    expressions over the cell hash."""
     outs = []
     masked_cols = set(masked_columns(off, columns)) if threshold_sql else set()
     for c in columns:
@@ -155,12 +208,36 @@ def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql:
                            ident(c)))
         else:
             outs.append("v.%s" % ident(c))
-    return "CREATE %sVIEW %s WITH (security_barrier) AS SELECT %s FROM (%s) v" % (
-        "OR REPLACE " if replace else "", view_sql, ", ".join(outs), inner)
+    return "SELECT %s FROM (%s) v" % (", ".join(outs), inner)
+
+
+def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql: str | None,
+             replace: bool = False, key_hash_fns: dict | None = None, scheme: int = 2,
+             guard_sql: str | None = None) -> str:
+    """CREATE [OR REPLACE] VIEW over :func:`view_select` (``threshold_sql`` reads the purchase's
+    threshold from a table the buyer cannot read). ``guard_sql``: a condition without row
+    references, which PostgreSQL evaluates once per query (a one-time filter)."""
+    return "CREATE %sVIEW %s WITH (security_barrier) AS %s%s" % (
+        "OR REPLACE " if replace else "", view_sql,
+        view_select(off, columns, inner, threshold_sql, key_hash_fns, scheme),
+        " WHERE %s" % guard_sql if guard_sql else "")
 
 
 def purchase_threshold_sql(bid_id: int) -> str:
     return "(SELECT p.threshold FROM nyop.purchases p WHERE p.bid_id = %d)" % int(bid_id)
+
+
+def purchase_delay_sql(bid_id: int) -> str:
+    return "(SELECT p.delay FROM nyop.purchases p WHERE p.bid_id = %d)" % int(bid_id)
+
+
+def paid_guard_sql(bid_id: int) -> str:
+    """Nothing before payment (MODEL.md §8): the purchase is readable once the transaction that
+    placed it has committed. Inside that transaction (or a subtransaction of it) the status is
+    'in progress' and nyop._paid raises; from other sessions an uncommitted (or prepared)
+    purchase row is invisible, so the condition is NULL and the view returns no rows.
+    One evaluation per query (no row reference: a one-time filter), nothing per row."""
+    return "(SELECT nyop._paid(p.bid_id, p.placed_xid) FROM nyop.purchases p WHERE p.bid_id = %d)" % int(bid_id)
 
 
 def preview_threshold_sql(offering: str) -> str:
@@ -175,6 +252,21 @@ def delivered_sql(view_sql: str, off: dict, columns: list) -> str:
 
 
 MIN_INT8 = -(2 ** 63)
+
+
+def full_data_share(target: float, n_counted: int, n_masked: int) -> float:
+    """The share of masked cells to keep so that complete data (no NULLs) delivers ``target``:
+    keys and the other unmasked counted columns are always delivered."""
+    if n_masked <= 0:
+        return 1.0
+    return max(0.0, min(1.0, (target * n_counted - (n_counted - n_masked)) / n_masked))
+
+
+def share_threshold(share: float) -> int:
+    """The int8 threshold below which a ``share`` of uniformly hashed cells falls."""
+    if share >= 1.0:
+        return 2 ** 63 - 1
+    return max(MIN_INT8, min(2 ** 63 - 1, MIN_INT8 + int(share * 2.0 ** 64)))
 
 
 def keep_count(target: float, rows: int, n_counted: int, unmasked_nonnull: int, masked_nonnull: int):

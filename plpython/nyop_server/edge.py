@@ -17,8 +17,14 @@ from .catalog import Ctx
 from .errors import NyopError, InvalidParameter, InsufficientPrivilege, UndefinedTable
 
 HANDLERS = {}
-# Handlers reachable through the SECURITY DEFINER door: read-only, safe for anyone.
-DEFINER_SAFE = {"quality_of", "quote", "explain", "audit_offering", "solve_mckp"}
+# Handlers reachable through each SECURITY DEFINER door (read-only). 'measures' is
+# nyop._call_definer (buyers and providers), 'quotes' nyop._call_buyer (buyers and the
+# operator); True is the single door of schemas before 0.3.0.
+DOORS = {
+    "measures": frozenset({"quality_of", "audit_offering", "solve_mckp"}),
+    "quotes": frozenset({"quote", "explain"}),
+    True: frozenset({"quality_of", "quote", "explain", "audit_offering", "solve_mckp"}),
+}
 
 
 def handler(fn):
@@ -26,27 +32,44 @@ def handler(fn):
     return fn
 
 
-def call(plpy, GD, name: str, args_json: str, definer: bool = False) -> str:
+def call(plpy, GD, name: str, args_json: str, definer=False) -> str:
     """Dispatch ``name`` with ``args`` (jsonb text); always returns an envelope."""
+    from . import limits
     ctx = Ctx(plpy, GD)
+    out = timer = None
     try:
-        if name not in HANDLERS or (definer and name not in DEFINER_SAFE):
+        if name not in HANDLERS or (definer and name not in DOORS.get(definer, ())):
             raise InsufficientPrivilege("nyop: no such entry point %r" % (name,))
-        args = json.loads(args_json) if args_json else {}
+        # What a buyer drives has bounded inputs and runs under nyop's time limit (limits.py).
+        buyer = bool(definer) or name in limits.BUYER_DRIVEN
+        if buyer:
+            limits.check_payload(args_json)
+            timer = limits.BuyerTimer.start(ctx)
+        args = (limits.loads if buyer else json.loads)(args_json) if args_json else {}
+        if buyer:
+            limits.check_args(name, args)
         result = HANDLERS[name](ctx, **args)
-        return json.dumps({"ok": result}, allow_nan=False)
+        out = json.dumps({"ok": result}, allow_nan=False)
     except NyopError as e:
-        return json.dumps({"error": e.as_dict()})
+        out = json.dumps({"error": e.as_dict()})
     except (ValueError, TypeError, OverflowError, KeyError) as e:
         # Only malformed input reaches these (a JSON value of the wrong type or size):
         # say so with a SQLSTATE instead of a Python traceback.
-        return json.dumps({"error": {"sqlstate": "22023", "message": "nyop: invalid input for %s: %s: %s"
-                                     % (name, type(e).__name__, e), "hint": None, "detail": None}})
+        out = json.dumps({"error": {"sqlstate": "22023", "message": "nyop: invalid input for %s: %s: %s"
+                                    % (name, type(e).__name__, e), "hint": None, "detail": None}})
+    except RecursionError:
+        # JSON nested deeper than Python's recursion limit (json.loads), e.g. as preferences
+        out = json.dumps({"error": {"sqlstate": "22023", "message": "nyop: invalid input for %s: nested too "
+                                    "deeply" % (name,), "hint": None, "detail": None}})
     except plpy.SPIError as e:
-        return json.dumps({"error": {
+        out = json.dumps({"error": {
             "sqlstate": getattr(e, "sqlstate", None) or "XX000",
             "message": str(e.args[0]) if e.args else str(e),
             "hint": getattr(e, "hint", None), "detail": getattr(e, "detail", None)}})
+    finally:
+        if timer is not None:
+            out = timer.stop(out)    # the caller's own timeout back; a spent limit -> 57014
+    return out
 
 
 # -- registration (runs as the caller: SECURITY INVOKER) --------------------------
@@ -79,7 +102,16 @@ def relation_facts(ctx: Ctx, relid: int) -> tuple:
     if not rel["safe"]:
         raise InsufficientPrivilege(catalog.UNSAFE % rel["relation_sql"], hint=catalog.UNSAFE_HINT)
     cols = ctx.query(COLUMNS_SQL, ("oid",), (relid,))
-    return rel, {r["name"]: r["type"] for r in cols}, {r["name"]: r["keyable"] for r in cols}
+    keyable = {r["name"]: r["keyable"] for r in cols}
+    # A key must also hash the same way in every session (masks must not follow a reader's
+    # settings): a comparable column without such a hash is marked with its base type's name
+    # (a domain's) or "" — registration.check_offering refuses it as a key (0A000).
+    from . import delivery
+    for r in ctx.query(purchase.KEY_HASH_FNS_SQL, ("oid", "text[]"), (relid, [r["name"] for r in cols])):
+        if keyable.get(r["name"]) and delivery.key_hash_fn(r["type"], r["fn"], r["base"], r["kind"],
+                                                           r["base_fn"]) is None:
+            keyable[r["name"]] = r["base_type"] if r["base_type"] != r["type"] else ""
+    return rel, {r["name"]: r["type"] for r in cols}, keyable
 
 
 UPSERT_OFFERING = """

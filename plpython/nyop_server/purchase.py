@@ -17,7 +17,13 @@ from .sqltext import ident, literal
 HISTORY_SQL = "SELECT history::text AS history, key_columns, last_updated FROM nyop.histories WHERE relation = $1"
 
 KEY_HASH_FNS_SQL = """
-SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type,
+WITH RECURSIVE d AS (       -- each column's type and, through any domains, its base type
+    SELECT a.attname, a.atttypid, a.atttypid AS base FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = $1 AND a.attname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT d.attname, d.atttypid, t.typbasetype FROM d JOIN pg_catalog.pg_type t ON t.oid = d.base
+    WHERE t.typtype = 'd')
+SELECT d.attname AS name, format_type(d.atttypid, NULL) AS type,
        (SELECT quote_ident(n.nspname) || '.' || quote_ident(pr.proname)
         FROM pg_catalog.pg_opclass oc
         JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
@@ -25,10 +31,27 @@ SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type,
              AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
         JOIN pg_catalog.pg_proc pr ON pr.oid = p.amproc
         JOIN pg_catalog.pg_namespace n ON n.oid = pr.pronamespace
-        WHERE oc.opcintype = a.atttypid AND oc.opcdefault AND pr.proargtypes[0] = a.atttypid
-        LIMIT 1) AS fn
-FROM pg_catalog.pg_attribute a
-WHERE a.attrelid = $1 AND a.attname = ANY($2)"""
+        WHERE oc.opcintype = d.atttypid AND oc.opcdefault AND pr.proargtypes[0] = d.atttypid
+          AND pr.provolatile = 'i'
+        LIMIT 1) AS fn,
+       d.base::int8 AS base, format_type(d.base, NULL) AS base_type, b.typtype::text AS kind,
+       (SELECT quote_ident(n.nspname) || '.' || quote_ident(pr.proname)
+        FROM pg_catalog.pg_opclass oc
+        JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+        JOIN pg_catalog.pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2
+             AND p.amproclefttype = oc.opcintype AND p.amprocrighttype = oc.opcintype
+        JOIN pg_catalog.pg_proc pr ON pr.oid = p.amproc
+        JOIN pg_catalog.pg_namespace n ON n.oid = pr.pronamespace
+        WHERE oc.opcdefault AND pr.proargtypes[0] = oc.opcintype AND pr.provolatile = 'i'
+          AND (oc.opcintype = d.base       -- the base type itself, or the pseudo-type it matches
+               OR oc.opcintype = 'pg_catalog.anyarray'::pg_catalog.regtype AND b.typelem <> 0
+                  AND b.typlen = -1 AND b.typsubscript = 'pg_catalog.array_subscript_handler'::pg_catalog.regproc
+               OR oc.opcintype = 'pg_catalog.anyenum'::pg_catalog.regtype AND b.typtype = 'e'
+               OR oc.opcintype = 'pg_catalog.anyrange'::pg_catalog.regtype AND b.typtype = 'r'
+               OR oc.opcintype = 'pg_catalog.anymultirange'::pg_catalog.regtype AND b.typtype = 'm')
+        ORDER BY oc.opcintype <> d.base LIMIT 1) AS base_fn
+FROM d JOIN pg_catalog.pg_type b ON b.oid = d.base
+WHERE b.typtype <> 'd'"""
 
 ENSURE_SEEDS_SQL = """
 INSERT INTO nyop.mask_seeds (offering, column_name, seed)
@@ -73,14 +96,19 @@ def ensure_history(ctx: Ctx, off: dict, relkind: str) -> None:
             typ = ctx.query("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute "
                             "WHERE attrelid = $1 AND attname = $2", ("oid", "text"), (off["relid"], c))[0]["t"]
             ctx.execute("ALTER TABLE %s ADD COLUMN %s %s" % (h["history"], ident(c), typ))
-        for trg in ("nyop_history_update", "nyop_history_delete", "nyop_history_truncate"):
-            ctx.execute("DROP TRIGGER IF EXISTS %s ON %s" % (trg, off["relation_sql"]))
+        if not ctx.has_trust():      # 0.3.0 on: nyop._install_capture drops them, in a marked transaction
+            for trg in ("nyop_history_update", "nyop_history_delete", "nyop_history_truncate"):
+                ctx.execute("DROP TRIGGER IF EXISTS %s ON %s" % (trg, off["relation_sql"]))
     else:
         for stmt in delivery.history_ddl(off["relation_sql"], name, off["key_columns"]):
             ctx.execute(stmt)
         ctx.query("INSERT INTO nyop.histories VALUES ($1::oid::regclass, ('nyop.' || quote_ident($2))::regclass, "
                   "$3, $4)", ("oid", "text", "text[]", "text"),
                   (off["relid"], name, off["key_columns"], off["last_updated"]))
+    if ctx.has_trust():
+        # capture runs with the table owner's rights (sql/idempotent/050-delivery.sql)
+        ctx.query("SELECT nyop._install_capture($1::oid::regclass)", ("oid",), (off["relid"],))
+        return
     for stmt in delivery.capture_triggers_ddl(off["relation_sql"], name, off["columns"], off["key_columns"],
                                               off["last_updated"]):
         ctx.execute(stmt)
@@ -106,9 +134,13 @@ def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scop
             not ctx.query("SELECT 1 FROM pg_roles WHERE oid = $1::regrole AND rolsuper", ("text",), (buyer,)):
         raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
     market = ctx.has_market()
-    # One bid at a time per buyer and offering: a re-bid must see the purchase it upgrades.
-    ctx.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 1861))", ("text", "text"),
-              (buyer, offering))
+    # One bid at a time per buyer: a re-bid must see the purchase it upgrades. The lock is the
+    # buyer's row (no other role can lock it; an advisory lock anyone could take and hold).
+    if ctx.has_trust():
+        ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole FOR NO KEY UPDATE", ("text",), (buyer,))
+    else:
+        ctx.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 1861))", ("text", "text"),
+                  (buyer, offering))
     held = ctx.query(HELD_SQL, ("text", "text", "text", "text[]"), (buyer, offering, scope, columns)) \
         if market else []
     if held:
@@ -171,8 +203,12 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
 
     The mask threshold is chosen on the data at purchase time so that delivered completeness
     is the target within one cell, then raised to ``floor`` (the held version's threshold on an
-    upgrade; 'keep-all' if it had no mask) and to the free preview's, so both stay contained."""
+    upgrade; 'keep-all' if it had no mask) and to the free preview's, so both stay contained.
+    A completeness target below 1 is always masked, whatever the data held when it was bought
+    (MODEL.md §7.3). The view reads its threshold and delay from the purchase and is readable
+    only once the bid's transaction has committed (§8)."""
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
+    trust = ctx.has_trust()
     inner = view_inner(ctx, off, q, scope, order)
     market = ctx.has_market()
     preview = ctx.query(PREVIEW_SQL, ("text",), (off["name"],)) if market else []
@@ -188,34 +224,89 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
     threshold, use_mask, delivered = choose_threshold(ctx, off, q, inner, order) if bought else (None, False, None)
     if use_mask and floors and max(floors) > threshold:
         threshold, delivered = max(floors), "count"          # more cells than the target: count them below
-    comment = json.dumps({"bid_id": bid_id, "offering": off["name"], "price": q["bid"],
-                          "levels": {k: v["level"] for k, v in q["levels"].items()},
-                          "delay": q["delay"], "completeness_target": q["completeness_target"]})
+    view_inner_sql = view_inner(ctx, off, q, scope, order, delay_sql=delivery.purchase_delay_sql(bid_id)) \
+        if trust else inner
+    ddl = [delivery.view_ddl(view_sql, off, order, view_inner_sql,
+                             delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace,
+                             key_hash_fns(ctx, off), mask_scheme(ctx, off),
+                             guard_sql=delivery.paid_guard_sql(bid_id) if trust else None)]
+    if trust:
+        # The purchase's figures (price, levels, delay) are its buyer's business: nyop.my_purchases
+        # shows them; comments, readable by every role, say only what nyop does to each column.
+        ddl.append("COMMENT ON VIEW %s IS %s" % (view_sql, literal(
+            "nyop purchase of offering %s; its terms: SELECT * FROM nyop.my_purchases" % off["name"])))
+        ddl += ["COMMENT ON COLUMN %s.%s IS %s" % (view_sql, ident(c), literal(text))
+                for c, text in column_comments(ctx, off, order, use_mask, q["delay_seconds"] > 0).items()]
+    else:
+        comment = json.dumps({"bid_id": bid_id, "offering": off["name"], "price": q["bid"],
+                              "levels": {k: v["level"] for k, v in q["levels"].items()},
+                              "delay": q["delay"], "completeness_target": q["completeness_target"]})
+        ddl.append("COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)))
+    if delivered == "count":
+        # cells kept under the raised threshold, counted with it written in (the view itself is
+        # not readable until this transaction commits)
+        d = ctx.execute(delivery.delivered_sql("(%s)" % delivery.view_select(
+            off, order, inner, str(int(threshold)), key_hash_fns(ctx, off), mask_scheme(ctx, off)),
+            off, order))[0]
+        delivered = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
     # one round trip; the REVOKE guards against default privileges an operator may have set
-    oid = ctx.execute("; ".join([
-        delivery.view_ddl(view_sql, off, order, inner,
-                          delivery.purchase_threshold_sql(bid_id) if use_mask else None, replace,
-                          key_hash_fns(ctx, off), mask_scheme(ctx, off)),
-        "COMMENT ON VIEW %s IS %s" % (view_sql, literal("nyop purchase " + comment)),
+    oid = ctx.execute("; ".join(ddl + [
         "REVOKE ALL ON %s FROM PUBLIC" % view_sql,
         "GRANT SELECT ON %s TO %s" % (view_sql, buyer),      # regrole text: already an identifier
         "SELECT %s::regclass::oid AS oid" % literal(view_sql)]))[0]["oid"]
-    if delivered == "count":
-        d = ctx.execute(delivery.delivered_sql(view_sql, off, order))[0]
-        delivered = (int(d["nonnull"]) / int(d["cells"])) if int(d["cells"]) else None
-    if market:
+    record(ctx, bid_id, off, buyer, oid, threshold if use_mask else None, use_mask, delivered, q)
+    q["view_completeness"] = delivered
+    q["view_columns"] = order
+    return oid
+
+
+def record(ctx: Ctx, bid_id: int, off: dict, buyer: str, oid, threshold, masked: bool, delivered,
+           q: dict) -> None:
+    """The purchase row: what its view reads at query time (threshold, delay, placing transaction)."""
+    if ctx.has_trust():
+        ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, masked, completeness, "
+                  "placed_xid, delay) VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6, $7, "
+                  "pg_current_xact_id(), make_interval(secs => $8))",
+                  ("int8", "text", "text", "oid", "int8", "bool", "float8", "float8"),
+                  (bid_id, off["name"], buyer, oid, threshold, masked, delivered, float(q["delay_seconds"])))
+    elif ctx.has_market():
         ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, masked, completeness) "
                   "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6, $7)",
                   ("int8", "text", "text", "oid", "int8", "bool", "float8"),
-                  (bid_id, off["name"], buyer, oid, threshold if use_mask else None, use_mask, delivered))
+                  (bid_id, off["name"], buyer, oid, threshold, masked, delivered))
     else:
         ctx.query("INSERT INTO nyop.purchases (bid_id, offering, buyer, view, threshold, completeness) "
                   "VALUES ($1, $2, $3::regrole, $4::oid::regclass, $5, $6)",
                   ("int8", "text", "text", "oid", "int8", "float8"),
                   (bid_id, off["name"], buyer, oid, threshold, delivered))
-    q["view_completeness"] = delivered
-    q["view_columns"] = order
-    return oid
+
+
+COLUMN_COMMENTS_SQL = """
+SELECT a.attname AS name, pg_catalog.col_description(a.attrelid, a.attnum) AS comment
+FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1 AND a.attname = ANY($2)"""
+
+
+def column_comments(ctx: Ctx, off: dict, order: list, masked: bool, delayed: bool) -> dict:
+    """Per column: the provider's comment, then what nyop does to it (never the purchase's figures)."""
+    provider = {r["name"]: r["comment"] for r in ctx.query(COLUMN_COMMENTS_SQL, ("oid", "text[]"),
+                                                             (off["relid"], list(order)))}
+    masked_cols = set(delivery.masked_columns(off, order)) if masked else set()
+    out = {}
+    for c in order:
+        if c in off["key_columns"]:
+            treatment = "key column: delivered as is"
+        elif c == off.get("last_updated"):
+            treatment = "last-updated column: versions shown as of the purchased delay" if delayed \
+                else "last-updated column: delivered as is"
+        elif c in masked_cols:
+            treatment = "cells nulled to the purchased completeness (keyed-hash mask, stable across queries)"
+        else:
+            treatment = "delivered as is"
+        if delayed and c not in off["key_columns"] and c != off.get("last_updated"):
+            treatment += "; delayed by the purchased delay"
+        text = "nyop: " + treatment
+        out[c] = ("%s — %s" % (provider[c], text)) if provider.get(c) else text
+    return out
 
 
 def mask_scheme(ctx: Ctx, off: dict) -> int:
@@ -230,17 +321,24 @@ def mask_scheme(ctx: Ctx, off: dict) -> int:
 
 
 def key_hash_fns(ctx: Ctx, off: dict) -> dict:
-    """How each key column is hashed (per session: types do not change under a registration)."""
+    """How each key column is hashed (per session: types do not change under a registration).
+    A key whose type has no settings-independent hash (registered before nyop refused such
+    keys, or retyped since) is refused here too: its masks would follow the reader's settings."""
     key = ("keyhash", off["relid"], off["registered_at"])
     fns = ctx.cache.get(key)
     if fns is None:
-        fns = {r["name"]: delivery.key_hash_fn(r["type"], r["fn"])
-               for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"]))}
+        from . import registration
+        fns = {}
+        for r in ctx.query(KEY_HASH_FNS_SQL, ("oid", "text[]"), (off["relid"], off["key_columns"])):
+            fns[r["name"]] = delivery.key_hash_fn(r["type"], r["fn"], r["base"], r["kind"], r["base_fn"])
+            if fns[r["name"]] is None:
+                raise registration.unstable_key_error(r["name"], r["type"], r["base_type"],
+                                                      offering=off["name"])
         ctx.cache[key] = fns
     return fns
 
 
-def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
+def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list, delay_sql: str | None = None) -> str:
     """The visible versions (delay over history), scoped, with the key hash."""
     delay = q["delay_seconds"]
     history = None
@@ -249,7 +347,7 @@ def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list) -> str:
         history = h[0]["history"].split(".", 1)[1].strip('"') if h else None
     scope_sql, scope_cols = offering_scope(scope, off)
     return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols,
-                              mask_scheme(ctx, off))
+                              mask_scheme(ctx, off), delay_sql=delay_sql)
 
 
 def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> tuple:
@@ -262,9 +360,17 @@ def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> t
     cells = rows * n_counted
     target = q["completeness_target"] if q["completeness_target"] is not None else 1.0
     keep = delivery.keep_count(target, rows, n_counted, unn, mnn)
-    if not masked or keep >= mnn:
+    if not masked or (keep >= mnn and (target >= 1.0 or not ctx.has_trust())):
         return None, False, ((unn + mnn) / cells if cells else None)
     ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
+    if keep >= mnn:
+        # Every cell present now is within the target (none yet visible, all NULL, or the top
+        # level bought): keep them all, and of the cells the provider adds later the share
+        # that complete data would need for the target — the purchase stays masked.
+        share = delivery.full_data_share(target, n_counted, len(masked))
+        top = int(ctx.execute(delivery.threshold_sql(inner, off, masked, mnn, key_hash_fns(ctx, off),
+                                                     mask_scheme(ctx, off)))[0]["h"]) if mnn else delivery.MIN_INT8
+        return max(top, delivery.share_threshold(share)), True, ((unn + mnn) / cells if cells else None)
     delivered = (unn + keep) / cells if cells else None
     if keep == 0:
         return delivery.MIN_INT8, True, delivered
@@ -298,7 +404,8 @@ def publish_preview(ctx, offering):
             "SELECT threshold FROM nyop.purchases WHERE offering = $1 AND superseded_by IS NULL AND masked",
             ("text",), (offering,))]
         threshold = min([threshold] + lows)
-    elif ctx.query("SELECT 1 FROM nyop.purchases WHERE offering = $1 AND superseded_by IS NULL AND masked",
+    elif delivery.masked_columns(off, cols) and ctx.query(
+            "SELECT 1 FROM nyop.purchases WHERE offering = $1 AND superseded_by IS NULL AND masked",
                    ("text",), (offering,)):
         raise InvalidParameter("a preview of %s would hold cells that some purchases mask" % offering)
     q["columns"] = cols

@@ -57,9 +57,10 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
                           pg_catalog.now()), pg_catalog.now())
 $$;
 
--- The two doors into nyop's Python. `_call` runs with the caller's rights;
--- `_call_definer` runs with the extension owner's and accepts only the handlers
--- that are safe for anyone (measures, quotes, the bare solver): see edge.DEFINER_SAFE.
+-- The doors into nyop's Python. `_call` runs with the caller's rights. The two SECURITY
+-- DEFINER doors run with the extension owner's and accept only read-only handlers (see
+-- edge.DOORS): `_call_definer` measures and audits (buyers and providers), `_call_buyer` quotes
+-- (buyers and the operator only: a quote probes prices, which is a buyer's business).
 CREATE OR REPLACE FUNCTION nyop._call(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
@@ -71,6 +72,40 @@ CREATE OR REPLACE FUNCTION nyop._call_definer(handler text, payload jsonb) RETUR
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
     plpy.execute('SELECT nyop._load()')
-return GD['nyop'].call(plpy, GD, handler, payload, definer=True)
+return GD['nyop'].call(plpy, GD, handler, payload, definer='measures')
 $$;
 
+CREATE OR REPLACE FUNCTION nyop._call_buyer(handler text, payload jsonb) RETURNS jsonb
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if 'nyop' not in GD:
+    plpy.execute('SELECT nyop._load()')
+return GD['nyop'].call(plpy, GD, handler, payload, definer='quotes')
+$$;
+
+-- Nothing before payment (MODEL.md §8): every purchased view filters on this once per query,
+-- with the transaction that placed the purchase. Inside that transaction (or a subtransaction,
+-- or while it is prepared) its status is 'in progress': reading is refused. NULL (restored, or
+-- placed before 0.3.0) and IDs this cluster does not know (a restore with triggers disabled)
+-- are transactions that committed elsewhere.
+-- (PARALLEL RESTRICTED: it may open a subtransaction; it runs once, in the leader.)
+CREATE OR REPLACE FUNCTION nyop._paid(bid_id bigint, placed xid8) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    status text;
+BEGIN
+    IF placed IS NULL THEN
+        RETURN true;
+    END IF;
+    BEGIN
+        status := pg_xact_status(placed);
+    EXCEPTION WHEN invalid_parameter_value THEN     -- "transaction ID … is in the future"
+        RETURN true;
+    END;
+    IF status = 'in progress' THEN
+        RAISE EXCEPTION 'purchase % is not paid yet: the transaction that placed its bid has not committed', bid_id
+            USING ERRCODE = '55000',
+                  HINT = 'COMMIT the transaction that placed the bid, then read the view';
+    END IF;
+    RETURN true;
+END
+$$;

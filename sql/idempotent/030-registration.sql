@@ -140,6 +140,9 @@ BEGIN
             EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', rel);
             EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_delete ON %s', rel);
             EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', rel);
+            EXECUTE format('DROP FUNCTION IF EXISTS nyop.%I(), nyop.%I(), nyop.%I()',
+                           'capture_' || rel::oid || '_update', 'capture_' || rel::oid || '_delete',
+                           'capture_' || rel::oid || '_truncate');
             DELETE FROM nyop.histories WHERE relation = rel;
             EXECUTE format('DROP TABLE %s', h.history);
         END LOOP;

@@ -1,5 +1,5 @@
 -- Pricing: quotes for a bid, and the bare MCKP solver. SECURITY DEFINER lives in
--- nyop._call_definer only: these wrappers add no rights of their own.
+-- nyop._call_buyer only: these wrappers add no rights of their own.
 
 -- The door of nyop_quote and nyop_explain: refuses non-finite bids (jsonb cannot carry
 -- them) and hands the rest to the read-only handler of that name.
@@ -11,7 +11,7 @@ BEGIN
         RAISE EXCEPTION 'nyop_%: bid must be a finite number > 0, got %', handler, coalesce(bid::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    RETURN nyop._unwrap(nyop._call_definer(handler, jsonb_build_object(
+    RETURN nyop._unwrap(nyop._call_buyer(handler, jsonb_build_object(
         'offering', offering, 'bid', bid, 'preferences', preferences, 'columns', columns,
         'scope', scope, 'solver', solver)));
 END

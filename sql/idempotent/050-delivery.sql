@@ -1,38 +1,115 @@
 -- Delivery: history capture, the bid trigger, the provider's view of bids, buyer and
 -- provider roles. Tables and policies are in incremental/; this file is idempotent.
 
--- History capture: statement-level, set-based, one INSERT per statement.
--- TG_ARGV: history table, column list, key join condition (o = old, n = new), LU column,
--- the column list prefixed with o. (passed whole: names may hold commas).
-CREATE OR REPLACE FUNCTION nyop._capture_update() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- History capture: statement-level, set-based, one INSERT per statement, with the TABLE
+-- OWNER's rights. Each sold table gets its own three trigger functions, owned by the table's
+-- owner (SECURITY DEFINER as that owner): whatever provider code a write can reach -- casts,
+-- domains, operators of the provider's types -- runs as the provider, never as nyop or as
+-- the writer. The owner may INSERT into the history (nothing else); it cannot replace the
+-- functions (no CREATE on schema nyop), and the guards (070-guards.sql) refuse dropping,
+-- disabling or altering them. Columns: those of the history that the table still has.
+CREATE OR REPLACE FUNCTION nyop._install_capture(rel regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h record;
+    owner text;
+    cols text;
+    ocols text;
+    keys text;
+    fn text;
+    marked boolean;
 BEGIN
-    EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
-                   'SELECT %s, nyop.clock(), n.%s FROM nyop_old o LEFT JOIN nyop_new n ON %s',
-                   TG_ARGV[0], TG_ARGV[1],
-                   TG_ARGV[4],
-                   TG_ARGV[3], TG_ARGV[2]);
-    RETURN NULL;
+    SELECT hs.history, hs.key_columns, hs.last_updated INTO h FROM nyop.histories hs WHERE hs.relation = rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '% keeps no history', rel USING ERRCODE = '42704';
+    END IF;
+    SELECT quote_ident(r.rolname) INTO owner FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = rel;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           string_agg('o.' || quote_ident(a.attname), ', ' ORDER BY a.attnum)
+      INTO cols, ocols
+      FROM pg_attribute a
+     WHERE a.attrelid = h.history AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname NOT IN ('nyop_valid_to', 'nyop_next_lu')
+       AND EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = rel AND b.attname = a.attname
+                   AND b.attnum > 0 AND NOT b.attisdropped);
+    SELECT string_agg(format('o.%I IS NOT DISTINCT FROM n.%I', k, k), ' AND ' ORDER BY n)
+      INTO keys FROM unnest(h.key_columns) WITH ORDINALITY AS u(k, n);
+    -- our own DDL on a sold table: the guards let this transaction through
+    INSERT INTO nyop.drop_marks VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING true INTO marked;
+    EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', rel);
+    EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_delete ON %s', rel);
+    EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', rel);
+    EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', owner);
+    EXECUTE format('GRANT INSERT ON %s TO %s', h.history, owner);
+    FOR fn IN SELECT unnest(ARRAY['update', 'delete', 'truncate']) LOOP
+        EXECUTE format('CREATE OR REPLACE FUNCTION nyop.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                       'SET search_path = pg_catalog, pg_temp AS %L',
+                       'capture_' || rel::oid || '_' || fn,
+                       'BEGIN ' || CASE fn
+                           WHEN 'update' THEN format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
+                                                     'SELECT %s, nyop.clock(), n.%I FROM nyop_old o '
+                                                     'LEFT JOIN nyop_new n ON %s', h.history, cols, ocols,
+                                                     h.last_updated, keys)
+                           WHEN 'delete' THEN format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
+                                                     'SELECT %s, nyop.clock(), NULL FROM nyop_old',
+                                                     h.history, cols, cols)
+                           ELSE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
+                                       'SELECT %s, nyop.clock(), NULL FROM %s', h.history, cols, cols, rel)
+                       END || '; RETURN NULL; END');
+        EXECUTE format('ALTER FUNCTION nyop.%I() OWNER TO %s', 'capture_' || rel::oid || '_' || fn, owner);
+        EXECUTE format('REVOKE ALL ON FUNCTION nyop.%I() FROM PUBLIC', 'capture_' || rel::oid || '_' || fn);
+        -- made by an extension script (the 0.3.0 update): it belongs with the table, not the
+        -- extension, so that pg_dump keeps it as it keeps the table's triggers and history
+        IF EXISTS (SELECT 1 FROM pg_depend d
+                   WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+                     AND d.objid = to_regprocedure(format('nyop.%I()', 'capture_' || rel::oid || '_' || fn))) THEN
+            EXECUTE format('ALTER EXTENSION nyop DROP FUNCTION nyop.%I()', 'capture_' || rel::oid || '_' || fn);
+        END IF;
+    END LOOP;
+    EXECUTE format('CREATE TRIGGER nyop_history_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS nyop_old '
+                   'NEW TABLE AS nyop_new FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()',
+                   rel, 'capture_' || rel::oid || '_update');
+    EXECUTE format('CREATE TRIGGER nyop_history_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS nyop_old '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', rel, 'capture_' || rel::oid || '_delete');
+    EXECUTE format('CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', rel, 'capture_' || rel::oid || '_truncate');
+    IF marked THEN
+        DELETE FROM nyop.drop_marks WHERE xid = pg_current_xact_id();
+    END IF;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION nyop._capture_delete() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Capture made before 0.3.0 ran with nyop's rights through shared functions: move every
+-- history to its owner's capture, then drop those functions.
+DO $$
+DECLARE
+    r regclass;
 BEGIN
-    EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) SELECT %s, nyop.clock(), NULL FROM nyop_old',
-                   TG_ARGV[0], TG_ARGV[1], TG_ARGV[1]);
-    RETURN NULL;
+    IF to_regprocedure('nyop._capture_update()') IS NOT NULL THEN
+        FOR r IN SELECT h.relation FROM nyop.histories h LOOP
+            PERFORM nyop._install_capture(r);
+        END LOOP;
+    END IF;
 END
 $$;
+DROP FUNCTION IF EXISTS nyop._capture_update();
+DROP FUNCTION IF EXISTS nyop._capture_delete();
+DROP FUNCTION IF EXISTS nyop._capture_truncate();
 
-CREATE OR REPLACE FUNCTION nyop._capture_truncate() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- pg_restore brings purchases placed in another cluster: their transaction IDs mean nothing
+-- here (and may lie in this cluster's future). A restored purchase was committed where it was
+-- placed, so it is readable: NULL. Only nyop's bid path writes purchases.
+CREATE OR REPLACE FUNCTION nyop._purchase_restored() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) SELECT %s, nyop.clock(), NULL FROM %s',
-                   TG_ARGV[0], TG_ARGV[1], TG_ARGV[1], TG_RELID::regclass);
-    RETURN NULL;
+    IF NEW.placed_xid IS DISTINCT FROM pg_current_xact_id() THEN
+        NEW.placed_xid := NULL;
+    END IF;
+    RETURN NEW;
 END
 $$;
+CREATE OR REPLACE TRIGGER purchase_restored BEFORE INSERT ON nyop.purchases
+    FOR EACH ROW EXECUTE FUNCTION nyop._purchase_restored();
 
 -- The bid trigger: price the bid with the exact solver and, if accepted, create
 -- the buyer's view -- all in the inserting transaction, or nothing at all.
@@ -87,6 +164,18 @@ FROM nyop.bids b JOIN nyop.offerings o ON o.name = b.sold
 WHERE pg_has_role(current_user, o.provider, 'USAGE');
 COMMENT ON VIEW nyop.provider_bids IS 'Bids on the offerings you provide (without the buyers'' preferences, columns or scope)';
 
+-- What a buyer may execute: the one list nyop_add_buyer grants and nyop_remove_buyer revokes.
+CREATE OR REPLACE FUNCTION nyop._buyer_functions() RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'nyop._call_definer(text, jsonb), nyop._call_buyer(text, jsonb), nyop._unwrap(jsonb), '
+           'nyop._solve_mckp(float8[], float8[], float8, text), '
+           'nyop._priced(text, text, numeric, jsonb, text[], text, text), '
+           '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
+           '@extschema@.nyop_explain(text, numeric, jsonb, text[], text, text), '
+           '@extschema@.nyop_quality(text, text), '
+           '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text)'
+$$;
+
 CREATE OR REPLACE FUNCTION @extschema@.nyop_add_buyer(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -99,11 +188,8 @@ BEGIN
     INSERT INTO nyop.buyers (buyer) VALUES (role) ON CONFLICT DO NOTHING;
     EXECUTE format('GRANT USAGE ON SCHEMA nyop, nyop_views TO %s', role);
     EXECUTE format('GRANT SELECT, INSERT (offering, bid, preferences, columns, scope, solver) ON nyop.bids TO %s', role);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
-                   '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
-                   '@extschema@.nyop_explain(text, numeric, jsonb, text[], text, text), '
-                   '@extschema@.nyop_quality(text, text), '
-                   '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) TO %s', role);
+    EXECUTE format('GRANT SELECT ON nyop.my_purchases TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', nyop._buyer_functions(), role);
     PERFORM nyop._grant_previews(role);
 END
 $$;
@@ -121,12 +207,8 @@ BEGIN
     FOR v IN SELECT p.view FROM nyop.purchases p WHERE p.buyer = role LOOP
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
-    EXECUTE format('REVOKE ALL ON nyop.bids FROM %s', role);
-    EXECUTE format('REVOKE EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), nyop._solve_mckp(float8[], float8[], float8, text), '
-                   '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
-                   '@extschema@.nyop_explain(text, numeric, jsonb, text[], text, text), '
-                   '@extschema@.nyop_quality(text, text), '
-                   '@extschema@.nyop_solve_mckp(float8[], float8[], float8, text) FROM %s', role);
+    EXECUTE format('REVOKE ALL ON nyop.bids, nyop.my_purchases FROM %s', role);
+    EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', nyop._buyer_functions(), role);
     FOR v IN SELECT p.view FROM nyop.previews p LOOP
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
@@ -134,6 +216,20 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_remove_buyer(regrole) IS 'Stop a role from bidding; it loses access to its views (its bids are kept)';
+
+-- A buyer's own purchases with their terms: the only place a purchase's price and levels show
+-- (view COMMENTs and definitions, readable by every role, carry none of them).
+CREATE OR REPLACE VIEW nyop.my_purchases WITH (security_barrier) AS
+SELECT p.bid_id, p.offering, p.view,
+       coalesce((b.quote->>'paid_total')::numeric, b.bid) AS paid_total,
+       (SELECT jsonb_object_agg(k, v) FROM jsonb_each(b.quote->'levels') AS l(k, v)) AS levels,
+       coalesce(p.delay, make_interval(secs => (b.quote->>'delay_seconds')::float8)) AS delay,
+       (b.quote->>'completeness_target')::float8 AS completeness_target,
+       ARRAY(SELECT jsonb_array_elements_text(coalesce(b.quote->'view_columns', b.quote->'columns'))) AS columns,
+       b.scope, p.created_at AS purchased_at, p.buyer
+FROM nyop.purchases p JOIN nyop.bids b USING (bid_id)
+WHERE p.superseded_by IS NULL AND pg_has_role(current_user, p.buyer, 'USAGE');
+COMMENT ON VIEW nyop.my_purchases IS 'Your purchases (current versions) with their terms: price paid, levels, delay, completeness, columns, scope';
 
 CREATE OR REPLACE FUNCTION @extschema@.nyop_add_provider(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

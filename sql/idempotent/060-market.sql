@@ -115,14 +115,24 @@ SELECT o.name AS offering, date_trunc('day', b.placed_at) AS period,
        coalesce(sum(b.bid) FILTER (WHERE b.status = 'accepted'), 0) AS revenue,
        coalesce(sum(b.provider_share) FILTER (WHERE b.status = 'accepted'), 0) AS provider_revenue,
        coalesce(sum(b.operator_share) FILTER (WHERE b.status = 'accepted'), 0) AS operator_revenue,
-       sum((b.quote->>'utility')::float8) FILTER (WHERE b.status = 'accepted') AS utility_delivered,
-       sum((b.quote->'greedy'->>'utility')::float8) FILTER (WHERE b.status = 'accepted') AS utility_greedy,
-       sum((b.quote->'greedy'->>'residual')::float8 - (b.quote->>'residual')::float8)
-           FILTER (WHERE b.status = 'accepted') AS revenue_greedy_leaves_on_table
+       -- Utilities and the greedy comparison derive from buyers' weights: like seller_weights,
+       -- shown only for closed days with at least 5 distinct buyers accepted, so no single
+       -- buyer's figures can be read off, not even by differencing.
+       CASE WHEN date_trunc('day', b.placed_at) < date_trunc('day', now())
+                 AND count(DISTINCT b.buyer) FILTER (WHERE b.status = 'accepted') >= 5 THEN
+           sum((b.quote->>'utility')::float8) FILTER (WHERE b.status = 'accepted') END AS utility_delivered,
+       CASE WHEN date_trunc('day', b.placed_at) < date_trunc('day', now())
+                 AND count(DISTINCT b.buyer) FILTER (WHERE b.status = 'accepted') >= 5 THEN
+           sum((b.quote->'greedy'->>'utility')::float8) FILTER (WHERE b.status = 'accepted') END AS utility_greedy,
+       CASE WHEN date_trunc('day', b.placed_at) < date_trunc('day', now())
+                 AND count(DISTINCT b.buyer) FILTER (WHERE b.status = 'accepted') >= 5 THEN
+           sum((b.quote->'greedy'->>'residual')::float8 - (b.quote->>'residual')::float8)
+               FILTER (WHERE b.status = 'accepted') END AS revenue_greedy_leaves_on_table
 FROM nyop.bids b JOIN nyop.offerings o ON o.name = coalesce(b.sold, b.offering)
 WHERE pg_has_role(current_user, o.provider, 'USAGE')
 GROUP BY o.name, date_trunc('day', b.placed_at);
-COMMENT ON VIEW nyop.seller_analytics IS 'Per offering and day: bids, acceptance, revenue and shares, utility delivered';
+COMMENT ON VIEW nyop.seller_analytics IS
+    'Per offering and day: bids, acceptance, revenue and shares; utilities only for closed days over 5+ buyers';
 
 -- Buyers' revealed weights, per offering, criterion and closed day, only over at least 5
 -- buyers that day (each buyer's bids averaged first): no single buyer's weights can be read,

@@ -24,5 +24,18 @@ GRANT EXECUTE ON FUNCTION nyop.clock() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION nyop._load() TO PUBLIC;
 -- Row-level security on previews asks this with the reader's rights.
 GRANT EXECUTE ON FUNCTION nyop._provides(regrole, text) TO PUBLIC;
--- nyop_quote / nyop_explain's door adds no rights (it calls nyop._call_definer, granted to buyers).
-GRANT EXECUTE ON FUNCTION nyop._priced(text, text, numeric, jsonb, text[], text, text) TO PUBLIC;
+-- Every purchased view asks it, once per query, with the reader's rights; it reveals nothing.
+GRANT EXECUTE ON FUNCTION nyop._paid(bigint, xid8) TO PUBLIC;
+
+-- Buyers added by an earlier version get what nyop_add_buyer grants today (quotes go through
+-- nyop._call_buyer since 0.3.0; nyop.my_purchases is new).
+DO $$
+DECLARE
+    b regrole;
+BEGIN
+    FOR b IN SELECT buyer FROM nyop.buyers LOOP
+        EXECUTE format('GRANT SELECT ON nyop.my_purchases TO %s', b);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', nyop._buyer_functions(), b);
+    END LOOP;
+END
+$$;
