@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import InvalidParameter, UndefinedColumn, DatatypeMismatch
+from .errors import InvalidParameter, UndefinedColumn, DatatypeMismatch, NyopError
 from .model import MEASURED, parse_utility
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -36,12 +36,40 @@ def check_price(what: str, value) -> float:
     return v
 
 
+# Why a comparable type still cannot key an offering: its masks would follow session settings.
+UNSTABLE_WHY = {
+    "money": ("its text form follows the session's lc_monetary and it has no hash function",
+              "numeric (ALTER TABLE … ALTER COLUMN … TYPE numeric)"),
+}
+
+
+def unstable_key_error(column: str, type_name: str, base_type: str | None = None,
+                       offering: str | None = None) -> NyopError:
+    """The refusal of a key column whose type nyop cannot hash the same way in every session
+    (SQLSTATE 0A000): masks keyed on it would change with the reader's settings."""
+    base = base_type if base_type and base_type != type_name else None     # a domain's base type
+    why, fix = UNSTABLE_WHY.get(base or type_name, (
+        "it has no immutable hash function nyop can call and its text form is not known to be "
+        "independent of session settings", "int, bigint, numeric, text, uuid, date or timestamptz"))
+    return NyopError(
+        "key column %r%s has type %s%s, which nyop cannot hash the same way in every session (%s), so masks "
+        "keyed on it could be re-drawn by changing a setting; key the offering on a column of another type, "
+        "e.g. %s" % (column, " of offering %s" % offering if offering else "", type_name,
+                     " (a domain over %s)" % base if base else "", why, fix),
+        sqlstate="0A000",
+        hint="nyop hashes keys with the type's own hash function, dates and timestamps as numbers, bytea "
+             "as hex and a few types through their settings-independent text form")
+
+
 def check_offering(name, columns: dict, ask_price, reserve_price, key_columns, last_updated,
                    volatility_seconds, comparison_group, utility, levels, keyable: dict) -> dict:
     """Validate an offering against its relation's ``columns`` ({name: type}).
 
     ``keyable`` says, per column, whether its type has a default btree opclass
-    (a key must be comparable). Returns the normalised registration.
+    (a key must be comparable): True, False, or — when it is comparable but has no
+    settings-independent hash (a key must hash the same way in every session: masks must not
+    follow a reader's settings) — a string: the base type's name if the column's type is a
+    domain, else "". Returns the normalised registration.
     """
     check_name("offering name", name)
     ask = check_price("ask_price", ask_price)
@@ -57,7 +85,10 @@ def check_offering(name, columns: dict, ask_price, reserve_price, key_columns, l
         if k not in columns:
             raise UndefinedColumn("key column %r does not exist in the offering's relation" % (k,),
                                   hint="columns: %s" % ", ".join(columns))
-        if not keyable.get(k, False):
+        ok = keyable.get(k, False)
+        if isinstance(ok, str):     # comparable, but without a settings-independent hash
+            raise unstable_key_error(k, columns[k], ok or None)
+        if not ok:
             raise DatatypeMismatch("key column %r has type %s, which cannot be compared" % (k, columns[k]))
     if (last_updated is None) != (volatility_seconds is None):
         raise InvalidParameter("last_updated and volatility go together: give both or neither",
