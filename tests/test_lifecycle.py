@@ -61,12 +61,13 @@ def read(conn, view, now=LATER):
     return conn.execute(f"SELECT * FROM {view} ORDER BY station, date").fetchall()
 
 
-def test_update_from_previous_version_keeps_everything(server, make_role, dbname):
+@pytest.mark.parametrize("previous", ["0.1.0", "0.2.0"])
+def test_update_from_previous_version_keeps_everything(server, make_role, dbname, previous):
     name, dsn = make_role("upgrader")
     old = new_database(server)
     try:
         with psycopg.connect(server.dsn_for(old), autocommit=True) as conn:
-            conn.execute(f"CREATE EXTENSION nyop VERSION '{PREVIOUS}' CASCADE")
+            conn.execute(f"CREATE EXTENSION nyop VERSION '{previous}' CASCADE")
             paper.load(conn)
             conn.execute(f"SET nyop.now = '{paper.PAPER_NOW}'")
             conn.execute(f"SELECT nyop_add_buyer('\"{name}\"')")
@@ -90,8 +91,15 @@ def test_update_from_previous_version_keeps_everything(server, make_role, dbname
                          "WHERE station = 'LHR'")
             conn.execute("DELETE FROM weather_a WHERE station = 'LHR' AND date = '2017-05-10'")
             assert one(conn, f"SELECT count(*) FROM {hist}") == kept + 4
+            # capture now runs as the table's owner, through functions that are not the extension's
+            assert one(conn, "SELECT count(*) FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
+                             "WHERE t.tgrelid = 'weather_a'::regclass AND t.tgname LIKE 'nyop_history_%' "
+                             "AND p.proname LIKE 'capture\\_%' AND p.prosecdef") == 3
+            # the purchase's price and levels left the world-readable COMMENT
+            assert "levels" not in one(conn, "SELECT obj_description(%s::regclass, 'pg_class')", (view,))
         with psycopg.connect(server.dsn_for(old, user=name), password="nyop-test", autocommit=True) as b:
             assert read(b, view) == before                       # still delayed: the old version
+            assert one(b, "SELECT count(*) FROM nyop.my_purchases") == 1     # granted to buyers of before
             assert one(b, "SELECT count(*) FROM nyop.bids") == 1
             _, view2 = buy(b)                                    # new bids work after the update
             assert len(read(b, view2)) == 5         # an upgrade to full quality: current rows, one deleted

@@ -18,6 +18,8 @@ DECLARE
     keys text;
     fn text;
     marked boolean;
+    stale oid[];
+    f regprocedure;
 BEGIN
     SELECT hs.history, hs.key_columns, hs.last_updated INTO h FROM nyop.histories hs WHERE hs.relation = rel;
     IF NOT FOUND THEN
@@ -36,6 +38,9 @@ BEGIN
       INTO keys FROM unnest(h.key_columns) WITH ORDINALITY AS u(k, n);
     -- our own DDL on a sold table: the guards let this transaction through
     INSERT INTO nyop.drop_marks VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING true INTO marked;
+    -- functions of the triggers being replaced (named after another OID once restored by pg_restore)
+    SELECT array_agg(t.tgfoid) INTO stale FROM pg_trigger t
+     WHERE t.tgrelid = rel AND t.tgname IN ('nyop_history_update', 'nyop_history_delete', 'nyop_history_truncate');
     EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', rel);
     EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_delete ON %s', rel);
     EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', rel);
@@ -73,6 +78,11 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', rel, 'capture_' || rel::oid || '_delete');
     EXECUTE format('CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s '
                    'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', rel, 'capture_' || rel::oid || '_truncate');
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.oid = ANY(coalesce(stale, '{}')) AND p.pronamespace = 'nyop'::regnamespace
+               AND p.proname LIKE 'capture\_%' AND p.oid NOT IN (SELECT t.tgfoid FROM pg_trigger t) LOOP
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
     IF marked THEN
         DELETE FROM nyop.drop_marks WHERE xid = pg_current_xact_id();
     END IF;
