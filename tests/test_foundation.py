@@ -116,7 +116,9 @@ def test_reregister_replaces_and_drop_removes(paper_db):
     row = paper_db.execute("SELECT relation::text, ask_price, last_updated FROM nyop.offerings "
                            "WHERE name = 'paper_a'").fetchone()
     assert row == ("weather_b", 900, None)
-    assert one(paper_db, "SELECT count(*) FROM nyop.criteria WHERE offering = 'paper_a'") == 0
+    # criteria that still apply stay (issue 13: never on sale without them); timeliness needs lastupdated
+    assert [r[0] for r in paper_db.execute("SELECT criterion FROM nyop.criteria WHERE offering = 'paper_a' "
+                                           "ORDER BY ordinal")] == ["amount_of_data", "customer_support"]
     paper_db.execute("SELECT nyop_drop_offering('wa')")
     assert one(paper_db, "SELECT count(*) FROM nyop.offerings WHERE name = 'wa'") == 0
     assert one(paper_db, "SELECT count(*) FROM nyop.criteria WHERE offering = 'wa'") == 0

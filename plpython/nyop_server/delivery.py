@@ -185,6 +185,13 @@ def threshold_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: 
         inner, parts, max(keep - 1, 0))
 
 
+def max_hash_sql(inner: str, off: dict, masked: list, key_hash_fns: dict, scheme: int) -> str:
+    """The largest hash over non-null masked cells (one aggregate, no sort)."""
+    parts = " UNION ALL ".join("SELECT %s AS h FROM i WHERE i.%s IS NOT NULL"
+                               % (cell_hash_sql("i", off, c, key_hash_fns, scheme), ident(c)) for c in masked)
+    return "WITH i AS MATERIALIZED (%s) SELECT max(h) AS h FROM (%s) c" % (inner, parts)
+
+
 def counts_sql(inner: str, off: dict, columns: list) -> str:
     """rows, non-null cells of the masked columns and of the other counted columns (keys)."""
     masked = masked_columns(off, columns)

@@ -130,17 +130,24 @@ def commission_rate(ctx: Ctx) -> float:
 def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scope=None, solver="exact"):
     """The bid trigger's work: quote with fresh measures; if accepted, create (or, for a buyer
     who already holds this offering, upgrade in place) the view; record the shares."""
-    if not ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole", ("text",), (buyer,)) and \
-            not ctx.query("SELECT 1 FROM pg_roles WHERE oid = $1::regrole AND rolsuper", ("text",), (buyer,)):
-        raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
     market = ctx.has_market()
-    # One bid at a time per buyer: a re-bid must see the purchase it upgrades. The lock is the
-    # buyer's row (no other role can lock it; an advisory lock anyone could take and hold).
     if ctx.has_trust():
-        ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole FOR NO KEY UPDATE", ("text",), (buyer,))
+        # Locks in one order, buyer then offering, before any view: (1) the buyer's row, so one bid
+        # at a time per buyer (a re-bid must see the purchase it upgrades) and none while the buyer
+        # is being removed (no other role can lock it, unlike an advisory lock anyone could hold);
+        # (2) the offering's row(s), so nyop_drop_offering, which locks them before dropping views,
+        # waits for bids in flight or makes later ones fail cleanly (no deadlock).
+        is_buyer = ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole FOR NO KEY UPDATE",
+                             ("text",), (buyer,))
+        ctx.query("SELECT 1 FROM nyop.offerings WHERE name = $1 OR comparison_group = $1 ORDER BY name FOR KEY SHARE",
+                  ("text",), (offering,))
     else:
+        is_buyer = ctx.query("SELECT 1 FROM nyop.buyers WHERE buyer = $1::regrole", ("text",), (buyer,))
         ctx.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 1861))", ("text", "text"),
                   (buyer, offering))
+    if not is_buyer and not ctx.query("SELECT 1 FROM pg_roles WHERE oid = $1::regrole AND rolsuper", ("text",),
+                                      (buyer,)):
+        raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
     held = ctx.query(HELD_SQL, ("text", "text", "text", "text[]"), (buyer, offering, scope, columns)) \
         if market else []
     if held:
@@ -368,14 +375,20 @@ def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> t
         # level bought): keep them all, and of the cells the provider adds later the share
         # that complete data would need for the target — the purchase stays masked.
         share = delivery.full_data_share(target, n_counted, len(masked))
-        top = int(ctx.execute(delivery.threshold_sql(inner, off, masked, mnn, key_hash_fns(ctx, off),
-                                                     mask_scheme(ctx, off)))[0]["h"]) if mnn else delivery.MIN_INT8
+        top = max_hash(ctx, inner, off, masked) if mnn else delivery.MIN_INT8
         return max(top, delivery.share_threshold(share)), True, ((unn + mnn) / cells if cells else None)
     delivered = (unn + keep) / cells if cells else None
     if keep == 0:
         return delivery.MIN_INT8, True, delivered
-    return int(ctx.execute(delivery.threshold_sql(inner, off, masked, keep, key_hash_fns(ctx, off),
-                                                  mask_scheme(ctx, off)))[0]["h"]), True, delivered
+    got = ctx.execute(delivery.threshold_sql(inner, off, masked, keep, key_hash_fns(ctx, off), mask_scheme(ctx, off)))
+    # (READ COMMITTED: a provider's concurrent DELETE may leave fewer cells than counted)
+    return (int(got[0]["h"]) if got else max_hash(ctx, inner, off, masked)), True, delivered
+
+
+def max_hash(ctx: Ctx, inner: str, off: dict, masked: list) -> int:
+    """The largest hash of a non-null masked cell (the smallest int8 if there is none)."""
+    got = ctx.execute(delivery.max_hash_sql(inner, off, masked, key_hash_fns(ctx, off), mask_scheme(ctx, off)))
+    return int(got[0]["h"]) if got and got[0]["h"] is not None else delivery.MIN_INT8
 
 
 # -- free previews ------------------------------------------------------------------------

@@ -189,6 +189,9 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@.nyop_add_buyer(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- role changes one at a time: concurrent GRANTs on one schema fail with "tuple concurrently
+    -- updated"; bids lock the buyer's row, so a removal waits for them and they for it
+    LOCK TABLE nyop.buyers IN SHARE ROW EXCLUSIVE MODE;
     IF role IS NULL THEN
         RAISE EXCEPTION 'nyop_add_buyer: role must be given' USING ERRCODE = '22023';
     END IF;
@@ -210,6 +213,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v regclass;
 BEGIN
+    -- role changes one at a time: concurrent GRANTs on one schema fail with "tuple concurrently
+    -- updated"; bids lock the buyer's row, so a removal waits for them and they for it
+    LOCK TABLE nyop.buyers IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM nyop.buyers WHERE buyer = role;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'nyop_remove_buyer: % is not a buyer', role USING ERRCODE = '42704';
@@ -244,6 +250,9 @@ COMMENT ON VIEW nyop.my_purchases IS 'Your purchases (current versions) with the
 CREATE OR REPLACE FUNCTION @extschema@.nyop_add_provider(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    -- role changes one at a time: concurrent GRANTs on one schema fail with "tuple concurrently
+    -- updated"; bids lock the buyer's row, so a removal waits for them and they for it
+    LOCK TABLE nyop.buyers IN SHARE ROW EXCLUSIVE MODE;
     IF role IS NULL THEN
         RAISE EXCEPTION 'nyop_add_provider: role must be given' USING ERRCODE = '22023';
     END IF;
