@@ -44,10 +44,10 @@ def call(plpy, GD, name: str, args_json: str, definer=False) -> str:
         buyer = bool(definer) or name in limits.BUYER_DRIVEN
         if buyer:
             limits.check_payload(args_json)
-            timer = limits.BuyerTimer.start(ctx)
         args = (limits.loads if buyer else json.loads)(args_json) if args_json else {}
         if buyer:
             limits.check_args(name, args)
+            timer = limits.BuyerTimer.start(ctx)
         result = HANDLERS[name](ctx, **args)
         out = json.dumps({"ok": result}, allow_nan=False)
     except NyopError as e:
@@ -126,12 +126,29 @@ ON CONFLICT (name) DO UPDATE SET relation = excluded.relation, provider = exclud
 RETURNING (xmax <> 0) AS replaced"""
 
 
+UNIQUE_KEYS_SQL = """
+SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey) k JOIN pg_catalog.pg_attribute a
+             ON a.attrelid = i.indrelid AND a.attnum = k) AS columns
+FROM pg_catalog.pg_index i
+WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indimmediate"""
+
+NOT_NULL_SQL = """
+SELECT a.attname::text AS name FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull"""
+
+
 @handler
 def register_offering(ctx, name, relid, ask_price, key_columns, last_updated=None, volatility_seconds=None,
                       reserve_price=None, comparison_group=None, utility="sqrt", levels=10):
     rel, columns, keyable = relation_facts(ctx, relid)
     reg = registration.check_offering(name, columns, ask_price, reserve_price, key_columns, last_updated,
                                       volatility_seconds, comparison_group, utility, levels, keyable)
+    if last_updated is not None and rel["relkind"] in ("r", "p"):
+        # history pairs each old row with its new version by the key: it must identify one row
+        registration.check_unique_key(
+            rel["relation_sql"], key_columns,
+            [list(r["columns"]) for r in ctx.query(UNIQUE_KEYS_SQL, ("oid",), (relid,))],
+            {r["name"] for r in ctx.query(NOT_NULL_SQL, ("oid",), (relid,))})
     rows = ctx.query(UPSERT_OFFERING,
                      ("text", "oid", "text", "numeric", "numeric", "text[]", "text[]", "text", "float8",
                       "text", "text", "int4"),
@@ -139,8 +156,13 @@ def register_offering(ctx, name, relid, ask_price, key_columns, last_updated=Non
                       list(columns), last_updated, volatility_seconds, comparison_group, reg["utility"],
                       reg["levels"]))
     if rows[0]["replaced"]:
-        # Re-registering replaces the offering: criteria are set again against the new definition.
-        ctx.query("DELETE FROM nyop.criteria WHERE offering = $1", ("text",), (name,))
+        # Re-registering keeps the criteria that still apply (an offering is never on sale without
+        # them, not even between two statements); timeliness goes with the last-updated column,
+        # and minimum levels stay within the levels.
+        if last_updated is None:
+            ctx.query("DELETE FROM nyop.criteria WHERE offering = $1 AND criterion = 'timeliness'", ("text",), (name,))
+        ctx.query("UPDATE nyop.criteria SET min_level = $2 WHERE offering = $1 AND tiers IS NULL AND min_level > $2",
+                  ("text", "int4"), (name, reg["levels"]))
     ctx.query("INSERT INTO nyop.offering_secrets (offering) VALUES ($1) ON CONFLICT DO NOTHING", ("text",), (name,))
     purchase.ensure_history(ctx, catalog.offering(ctx, name), rel["relkind"])
     ctx.cache.pop(("quality", name), None)

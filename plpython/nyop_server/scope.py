@@ -88,7 +88,34 @@ Errors
   (E'', U&, $$), parameters, other unsupported syntax, NUL characters, more
   than :data:`MAX_SCOPE_LENGTH` (4000) characters, more than 32 nested
   parentheses / CASEs / prefix operators, or an expression tree deeper than
-  100 levels.
+  100 levels.  Also for a scope whose *evaluation* could cost more than a
+  few operations per row (see "Bounded cost" below): the message names the
+  limit.
+
+Bounded cost
+------------
+A scope is evaluated once per row of the offering, with nyop's rights, for a
+buyer who is treated as hostile; its text is short, but a short text can
+denote costly values (``1e65000`` is 7 characters and a 65 001-digit numeric;
+squaring it per row takes tens of milliseconds).  So besides the size limits
+above, every value a scope spells is bounded:
+
+* numbers: at most :data:`MAX_NUMBER_DIGITS` (38) significant digits and a
+  decimal exponent (as in ``1.5e38``) between -:data:`MAX_NUMBER_EXPONENT`
+  and :data:`MAX_NUMBER_EXPONENT` (38);
+* string literals: at most :data:`MAX_STRING_LENGTH` (1000) characters; one
+  that PostgreSQL could read as a number *with an exponent* (``'1e65000'``,
+  compared with a numeric column) is bounded like a number;
+* ``IN`` lists: at most :data:`MAX_IN_ITEMS` (500) items;
+* at most :data:`MAX_MULTIPLICATIONS` (16) of ``*``, ``/``, ``%`` (the
+  operators that grow a numeric's digits);
+* ``round(x, n)``: ``n`` an integer literal within ±38; casts to
+  ``numeric(p, s)`` with ``p``, ``s`` at most 38, to ``varchar(n)`` /
+  ``char(n)`` with ``n`` at most :data:`MAX_STRING_LENGTH`.
+
+All of these are ``InvalidParameter`` (22023), like the other size limits.  What
+is left (a legal scope over a big table can still be slow) is bounded in time:
+buyer-driven work runs under ``nyop.buyer_time_limit`` (:mod:`nyop_server.limits`).
 
 No other exception type ever escapes (sqlglot errors and any unexpected
 exception are converted to ``InvalidParameter``).
@@ -98,6 +125,7 @@ from __future__ import annotations
 
 import logging
 import re
+from decimal import Decimal, InvalidOperation
 from collections import namedtuple
 from typing import Iterable
 
@@ -119,6 +147,11 @@ __all__ = [
     "ALLOWED_FUNCTIONS",
     "ALLOWED_TYPES",
     "MAX_SCOPE_LENGTH",
+    "MAX_NUMBER_DIGITS",
+    "MAX_NUMBER_EXPONENT",
+    "MAX_STRING_LENGTH",
+    "MAX_IN_ITEMS",
+    "MAX_MULTIPLICATIONS",
 ]
 
 #: Longest accepted scope text, in characters.
@@ -131,6 +164,16 @@ MAX_TREE_DEPTH = 100
 MAX_NODES = 2000
 #: Most tokens accepted in one scope.
 MAX_TOKENS = 2000
+#: Most significant digits of a number (``numeric(38)``, the widest common decimal).
+MAX_NUMBER_DIGITS = 38
+#: Largest decimal exponent of a number, in magnitude (``1e38``, ``1e-38``).
+MAX_NUMBER_EXPONENT = 38
+#: Longest string literal, in characters.
+MAX_STRING_LENGTH = 1000
+#: Most items of one IN list.
+MAX_IN_ITEMS = 500
+#: Most multiplicative operators (``*``, ``/``, ``%``) in one scope.
+MAX_MULTIPLICATIONS = 16
 
 _DIALECT = Postgres()
 
@@ -209,6 +252,12 @@ _EXTRACT_FIELDS = frozenset({
 })
 _INTERVAL_UNIT_RE = re.compile(r"^[A-Za-z]{1,16}$")
 _NUMBER_RE = re.compile(r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$")
+#: A string that PostgreSQL's numeric input reads as a number with an exponent
+#: (surrounding whitespace and a sign allowed; PostgreSQL 16 also takes ``_``
+#: between digits).
+_NUMERIC_STRING_EXP_RE = re.compile(
+    r"^[ \t\n\r\f\v]*[+-]?((?:[0-9](?:_?[0-9])*)?(?:\.(?:[0-9](?:_?[0-9])*)?)?)"
+    r"([eE][+-]?[0-9](?:_?[0-9])*)[ \t\n\r\f\v]*$")
 #: Whitespace PostgreSQL's lexer skips.
 _WHITESPACE = frozenset(" \t\n\r\f\v")
 
@@ -364,7 +413,44 @@ def _quote_string(value: str) -> str:
             "(for LIKE use ESCAPE with another character, e.g. ESCAPE '#')")
     if "\x00" in value:
         raise InvalidParameter("scope: NUL characters are not allowed")
+    if len(value) > MAX_STRING_LENGTH:
+        raise InvalidParameter(f"scope: string literal too long ({len(value)} characters, "
+                               f"at most {MAX_STRING_LENGTH})")
+    # '1e65000' = numeric_col reads the string as a 65001-digit number: bound it like one
+    m = _NUMERIC_STRING_EXP_RE.match(value)
+    if m and any(ch.isdigit() for ch in m.group(1)):
+        _check_number(m.group(1).replace("_", ""), m.group(2)[1:].replace("_", ""),
+                      f"'{value.strip()}' (a string read as a number)")
     return "'" + value.replace("'", "''") + "'"
+
+
+def _check_number(mantissa: str, exponent: str, shown: str) -> None:
+    """Bound a number's cost: at most MAX_NUMBER_DIGITS significant digits and a decimal
+    exponent (that of its leading digit, as in ``1.5e38``) within ±MAX_NUMBER_EXPONENT.
+
+    ``mantissa``: digits with an optional ``.``; ``exponent``: digits with an optional
+    sign, or ``''``.  Zero counts as one digit at the exponent of its last written
+    digit (``0.000`` is 0e-3): a zero's scale costs like any number's.
+    """
+    intpart, _, frac = mantissa.partition(".")
+    sign = -1 if exponent.startswith("-") else 1
+    exp_digits = exponent.lstrip("+-").lstrip("0")
+    e = sign * (int(exp_digits) if len(exp_digits) <= 9 else 10 ** 9) if exp_digits else 0
+    int_sig = intpart.lstrip("0")
+    digits = int_sig + frac if int_sig else frac.lstrip("0")
+    if digits:
+        lead = len(int_sig) - 1 if int_sig else -(len(frac) - len(digits) + 1)
+        ndigits = len(digits)
+    else:
+        lead, ndigits = -len(frac), 1
+    shown = _short(shown, 40)
+    if ndigits > MAX_NUMBER_DIGITS:
+        raise InvalidParameter(f"scope: number {shown} has too many digits ({ndigits} significant "
+                               f"digits, at most {MAX_NUMBER_DIGITS})")
+    if abs(lead + e) > MAX_NUMBER_EXPONENT:
+        raise InvalidParameter(f"scope: number {shown} is out of range (its decimal exponent must be "
+                               f"between -{MAX_NUMBER_EXPONENT} and {MAX_NUMBER_EXPONENT}, "
+                               f"e.g. 1.5e{MAX_NUMBER_EXPONENT})")
 
 
 def _wrap(r: _R) -> str:
@@ -739,6 +825,7 @@ class _Renderer:
     def __init__(self, columns):
         self.columns = columns
         self.used: set[str] = set()
+        self.multiplications = 0
 
     # -- entry -------------------------------------------------------------
     def predicate(self, tree) -> str:
@@ -789,6 +876,11 @@ class _Renderer:
         for cls, op in _ARITHMETIC.items():
             if type(node) is cls:
                 _only(node, "this", "expression", "typed", "safe")
+                if cls in (exp.Mul, exp.Div, exp.Mod):
+                    self.multiplications += 1
+                    if self.multiplications > MAX_MULTIPLICATIONS:
+                        raise InvalidParameter(
+                            f"scope: too much arithmetic (at most {MAX_MULTIPLICATIONS} of the operators * / %)")
                 left = self.render(node.this, depth)
                 right = self.render(node.expression, depth)
                 return _R(f"{_wrap(left)} {op} {_wrap(right)}", _VALUE, _ARITH)
@@ -816,6 +908,7 @@ class _Renderer:
             _only(node, "this", "decimals")
             args = [self.render(node.this, depth)]
             if node.args.get("decimals") is not None:
+                _check_round_decimals(node.args["decimals"])
                 args.append(self.render(node.args["decimals"], depth))
             return _R("round(" + ", ".join(a.sql for a in args) + ")", _VALUE, _ATOM)
         if isinstance(node, exp.Coalesce):
@@ -869,6 +962,8 @@ class _Renderer:
         text = str(value)
         if not _NUMBER_RE.match(text):
             raise InvalidParameter(f"scope: invalid number {_short(text, 40)!r}")
+        mantissa, _, exponent = text.lower().partition("e")
+        _check_number(mantissa, exponent, text)
         return _R(text, _VALUE, _ATOM)
 
     def string_literal(self, node, what) -> str:
@@ -938,6 +1033,8 @@ class _Renderer:
         items = node.expressions
         if not items:
             raise InvalidParameter("scope: IN needs a non-empty list of literals")
+        if len(items) > MAX_IN_ITEMS:
+            raise InvalidParameter(f"scope: IN list too long ({len(items)} items, at most {MAX_IN_ITEMS})")
         subject = self.render(node.this, depth)
         rendered = [self.in_item(item, depth) for item in items]
         kw = "NOT IN" if negate else "IN"
@@ -1005,6 +1102,7 @@ class _Renderer:
         if type_sql is None:  # pragma: no cover - caught by the capability pass
             raise InsufficientPrivilege(
                 f"scope: cast to {_type_label(node.args.get('to'))} is not allowed")
+        _check_type_size(node.args.get("to"), type_sql)
         kind = _BOOL if type_sql == "boolean" else _VALUE
         inner_node = node.this
         if (type_sql in _TYPED_LITERAL_TYPES and isinstance(inner_node, exp.Literal)
@@ -1132,6 +1230,30 @@ class _Renderer:
         if start is None and length is None:
             raise InvalidParameter("scope: substring needs FROM and/or FOR")
         return _R(sql + ")", _VALUE, _ATOM)
+
+
+def _check_round_decimals(node) -> None:
+    """round(x, n): n an integer literal within ±MAX_NUMBER_EXPONENT (a larger n, up to
+    PostgreSQL's 2000, gives every row's value that many digits to carry)."""
+    bare = _unparen(node)
+    negative = isinstance(bare, exp.Neg)
+    if negative:
+        bare = _unparen(bare.this)
+    if not (isinstance(bare, exp.Literal) and not bare.is_string and str(bare.this).isdigit()
+            and int(str(bare.this)) <= MAX_NUMBER_EXPONENT):
+        raise InvalidParameter(f"scope: round(x, n) needs n to be an integer literal between "
+                               f"-{MAX_NUMBER_EXPONENT} and {MAX_NUMBER_EXPONENT}")
+
+
+def _check_type_size(to, type_sql) -> None:
+    """Type modifiers of a cast: numeric(p, s) within MAX_NUMBER_DIGITS, varchar(n)/char(n)
+    within MAX_STRING_LENGTH (a wide numeric scale makes every division carry it)."""
+    mods = [int(str(m.this.this)) for m in (to.expressions or [])]
+    if type_sql.startswith("numeric") and any(m > MAX_NUMBER_DIGITS for m in mods):
+        raise InvalidParameter(f"scope: {type_sql} is too wide (precision and scale at most "
+                               f"{MAX_NUMBER_DIGITS})")
+    if type_sql.startswith(("varchar", "char")) and any(m > MAX_STRING_LENGTH for m in mods):
+        raise InvalidParameter(f"scope: {type_sql} is too wide (at most {MAX_STRING_LENGTH} characters)")
 
 
 def _merge_kinds(kinds) -> str:
