@@ -103,3 +103,49 @@ def test_reregistering_keeps_the_criteria(paper_db, buyer):
     paper_db.execute("SELECT nyop_register_offering('paper_a', 'weather_a', 1100, ARRAY['station', 'date'])")
     assert [r[0] for r in paper_db.execute("SELECT criterion FROM nyop.criteria WHERE offering = 'paper_a' "
                                            "ORDER BY ordinal")] == [c for c, _ in before if c != "timeliness"]
+
+
+# -- keys and last-updated values the provider's table accepts ----------------------------------
+
+def test_a_key_that_does_not_identify_one_row_is_refused_with_history(db):
+    db.execute("CREATE TABLE dk (k int, v int, lu timestamptz NOT NULL)")
+    db.execute("INSERT INTO dk VALUES (1, 1, now()), (1, 2, now()), (1, 3, now()), (2, 4, now())")
+    reg = ("SELECT nyop_register_offering('dk', 'dk', 100, ARRAY['k'], last_updated => 'lu', "
+           "volatility => '1 day')")
+    with pytest.raises(psycopg.errors.InvalidColumnReference) as e:
+        db.execute(reg)
+    assert "PRIMARY KEY" in e.value.diag.message_hint
+    db.execute("DELETE FROM dk WHERE v IN (2, 3)")
+    db.execute("CREATE UNIQUE INDEX ON dk (k)")
+    with pytest.raises(psycopg.errors.InvalidColumnReference) as e:      # unique, but NULLs allowed
+        db.execute(reg)
+    assert "SET NOT NULL" in e.value.diag.message_hint
+    db.execute("ALTER TABLE dk ALTER COLUMN k SET NOT NULL")
+    db.execute(reg)
+    db.execute("UPDATE dk SET v = v + 1, lu = now()")
+    hist = one(db, "SELECT history::text FROM nyop.histories WHERE relation = 'dk'::regclass")
+    assert one(db, f"SELECT count(*) FROM {hist}") == 2                   # one old version per row
+    # without history (no last-updated column) any key will do: nothing pairs versions
+    db.execute("CREATE TABLE dk2 (k int, v int)")
+    db.execute("SELECT nyop_register_offering('dk2', 'dk2', 100, ARRAY['k'])")
+
+
+def test_long_keys_do_not_block_the_providers_writes(db):
+    db.execute("CREATE TABLE lk (id int PRIMARY KEY, name text NOT NULL, v int, lu timestamptz NOT NULL)")
+    db.execute("INSERT INTO lk SELECT i, (SELECT string_agg(md5(i::text || j::text), '') FROM generate_series(1, 200) j),"
+               " i, now() FROM generate_series(1, 5) i")                     # 6.4 kB keys, incompressible
+    db.execute("SELECT nyop_register_offering('lk', 'lk', 100, ARRAY['id', 'name'], last_updated => 'lu', "
+               "volatility => '1 day')")
+    db.execute("UPDATE lk SET v = v + 1")
+    db.execute("DELETE FROM lk WHERE id = 1")
+    hist = one(db, "SELECT history::text FROM nyop.histories WHERE relation = 'lk'::regclass")
+    assert one(db, f"SELECT count(*) FROM {hist}") == 6
+
+
+def test_infinite_last_updated_values_keep_quotes_and_bids_working(paper_db, buyer):
+    paper_db.execute("UPDATE weather_a SET lastupdated = 'infinity' WHERE station = 'FRA'")
+    paper_db.execute("UPDATE weather_a SET lastupdated = '-infinity' WHERE station = 'LHR'")
+    q = one(paper_db, "SELECT nyop_quality('paper_a')")
+    assert 0 < q["timeliness"] < 1
+    _, conn = buyer()
+    assert _bid(conn)[0] == "accepted"

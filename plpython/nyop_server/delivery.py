@@ -28,14 +28,14 @@ def history_name(relid: int) -> str:
 def history_ddl(relation_sql: str, history: str, key_columns: list) -> list:
     """The history table of a base table: every old version, when it ended, and its successor's LU."""
     h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
-    keys = ", ".join(ident(k) for k in key_columns)
     return [
         # the columns' types only: no NOT NULL (a provider may drop one later and store NULLs),
         # no defaults (they would tie nyop's table to the provider's sequences and functions)
         "CREATE TABLE %s AS SELECT * FROM %s WITH NO DATA" % (h, relation_sql),
         "ALTER TABLE %s ADD COLUMN %s timestamptz NOT NULL, ADD COLUMN %s timestamptz"
         % (h, ident(VALID_TO), ident(NEXT_LU)),
-        "CREATE INDEX ON %s (%s)" % (h, keys),
+        # no index on the key: nothing looks versions up by key, and a btree entry is limited to
+        # ~2.7 kB, so long keys the provider's table accepts would make its writes fail (54000)
         "REVOKE ALL ON %s FROM PUBLIC" % h,
     ]
 

@@ -1,4 +1,4 @@
-"""Quality measures of MODEL.md §2, as one set-based SQL pass over the relation.
+"""Quality measures of docs/model.md §2, as one set-based SQL pass over the relation.
 
 :func:`measure_sql` writes the query; :func:`assemble` turns its single result
 row into the measures. No row ever reaches Python.
@@ -21,7 +21,9 @@ def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
     """SELECT rows, nonnull, timeliness FROM relation [WHERE scope].
 
     ``$1`` is "now" (timestamptz). Timeliness per row is
-    ``clamp(1 − (now − LU) / v, 0, 1)``; a NULL LU counts as not timely (0).
+    ``clamp(1 − (now − LU) / v, 0, 1)``: a row updated after "now" counts as fully
+    timely (1), never more, and a row older than the volatility window as 0; a NULL LU
+    counts as not timely (0).
     ``num_nonnulls`` takes at most 100 arguments, so wide relations are summed
     in chunks.
     """
@@ -29,8 +31,13 @@ def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
     chunks = [cols[i:i + NUM_NONNULLS_MAX_ARGS] for i in range(0, len(cols), NUM_NONNULLS_MAX_ARGS)]
     nonnull = " + ".join("num_nonnulls(%s)" % ", ".join(ident(c) for c in ch) for ch in chunks) or "0"
     if last_updated and volatility_seconds:
-        timely = ("avg(coalesce(least(1.0, greatest(0.0, 1.0 - extract(epoch FROM ($1::timestamptz - %s::timestamptz))"
-                  " / %r::float8)), 0.0))" % (ident(last_updated), float(volatility_seconds)))
+        # ±infinity: 'infinity' is newer than any "now" (timeliness 1), '-infinity' older than
+        # any window (0); the subtraction itself would overflow.
+        lu = "%s::timestamptz" % ident(last_updated)
+        timely = ("avg(coalesce(CASE WHEN isfinite(%s) THEN least(1.0, greatest(0.0, 1.0 - "
+                  "extract(epoch FROM ($1::timestamptz - %s)) / %r::float8)) "
+                  "WHEN %s > $1::timestamptz THEN 1.0 ELSE 0.0 END, 0.0))"
+                  % (lu, lu, float(volatility_seconds), lu))
     else:
         timely = "NULL::float8"
     where = " WHERE %s" % scope_sql if scope_sql else ""

@@ -156,3 +156,27 @@ def check_criterion(criterion, provider_weight, tiers, pricing, threshold, min_l
         if min_level > len(tiers):
             raise InvalidParameter("min_level %d of %r is above its %d tiers" % (min_level, criterion, len(tiers)))
     return {"provider_weight": w, "threshold": t, "min_level": min_level}
+
+
+def check_unique_key(relation_sql: str, key_columns: list, unique_indexes: list, not_null: set) -> None:
+    """A table sold with history must have a key that identifies one row: NOT NULL key columns
+    and a unique index (a primary key, or a plain unique index) on some of them. Capture pairs
+    each old row with its new version by the key; duplicates would multiply history."""
+    keys = set(key_columns)
+    nullable = [k for k in key_columns if k not in not_null]
+    unique = any(cols and set(cols) <= keys for cols in unique_indexes)
+    if unique and not nullable:
+        return
+    cols = ", ".join(key_columns)
+    fix = []
+    if not unique:
+        fix.append("ALTER TABLE %s ADD PRIMARY KEY (%s)" % (relation_sql, cols))
+    elif nullable:
+        fix += ["ALTER TABLE %s ALTER COLUMN %s SET NOT NULL" % (relation_sql, k) for k in nullable]
+    raise InvalidParameter(
+        "key (%s) of %s must identify one row: %s" % (
+            cols, relation_sql, "no unique index or primary key covers it" if not unique
+            else "column(s) %s may be NULL" % ", ".join(nullable)),
+        sqlstate="42P10",
+        hint="history keeps old versions by key; e.g. " + "; ".join(fix))
+

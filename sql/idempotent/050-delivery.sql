@@ -34,8 +34,12 @@ BEGIN
        AND a.attname NOT IN ('nyop_valid_to', 'nyop_next_lu')
        AND EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = rel AND b.attname = a.attname
                    AND b.attnum > 0 AND NOT b.attisdropped);
-    SELECT string_agg(format('o.%I IS NOT DISTINCT FROM n.%I', k, k), ' AND ' ORDER BY n)
-      INTO keys FROM unnest(h.key_columns) WITH ORDINALITY AS u(k, n);
+    -- NOT NULL keys (required at registration since 0.3.0) pair with "=", which PostgreSQL can
+    -- hash-join: linear in the rows of a statement; IS NOT DISTINCT FROM only nested-loops
+    SELECT string_agg(format(CASE WHEN a.attnotnull THEN 'o.%I = n.%I' ELSE 'o.%I IS NOT DISTINCT FROM n.%I' END,
+                             k, k), ' AND ' ORDER BY n)
+      INTO keys FROM unnest(h.key_columns) WITH ORDINALITY AS u(k, n)
+      LEFT JOIN pg_attribute a ON a.attrelid = rel AND a.attname = u.k;
     -- our own DDL on a sold table: the guards let this transaction through
     INSERT INTO nyop.drop_marks VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING true INTO marked;
     -- functions of the triggers being replaced (named after another OID once restored by pg_restore)

@@ -20,3 +20,16 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- History tables indexed their key with a btree, whose entries are limited to ~2.7 kB: long keys
+-- the provider's table accepted made its UPDATEs and DELETEs fail (54000). Nothing looks history
+-- up by key: the indexes go.
+DO $$
+DECLARE
+    i regclass;
+BEGIN
+    FOR i IN SELECT x.indexrelid::regclass FROM nyop.histories h JOIN pg_index x ON x.indrelid = h.history LOOP
+        EXECUTE format('DROP INDEX %s', i);
+    END LOOP;
+END
+$$;
