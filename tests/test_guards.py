@@ -516,7 +516,7 @@ def test_a_column_type_stays_a_superusers(db, make_role):
 
 def test_relation_is_safe_agrees_with_the_python_rule(db, make_role):
     """nyop._relation_is_safe is catalog.SAFE_SQL's rule, with children checked at every depth."""
-    from nyop_server.catalog import SAFE_SQL
+    from nyop_server.services.catalog import SAFE_SQL
     prov, cp = _provider(db, make_role)
     _foreign_server(db, prov)
     with cp:

@@ -1,7 +1,7 @@
 """Key hashing independent of every session setting (issue 10, item 5).
 
 A cell is kept iff a keyed hash of (offering secret, key, column) is at most the purchase's
-threshold (MODEL.md §7). If the key's hash went through a text form that follows a setting
+threshold (docs/model.md §7). If the key's hash went through a text form that follows a setting
 (bytea_output, DateStyle, TimeZone, IntervalStyle, extra_float_digits, lc_monetary,
 quote_all_identifiers, …), a buyer could re-draw the mask by changing it; a key type nyop
 cannot hash stably is refused at registration.

@@ -122,7 +122,7 @@ def test_audit_passes_for_the_paper(paper_db, buyer, make_role):
 
 
 def test_audit_finds_a_non_monotone_table():
-    from nyop_server import market
+    from nyop_server import audit as market
     from nyop_server.model import Criterion
     c = Criterion("x", 1.0)
     c.levels, c.prices = [1.0, 2.0, 3.0], [10.0, 5.0, 20.0]

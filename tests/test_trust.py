@@ -1,5 +1,5 @@
 """Trust (issue 10): a buyer gets exactly what was paid for, only after paying; a provider runs no
-code with anyone else's rights; a buyer's business stays private (MODEL.md §7.3, §8; SPEC.md)."""
+code with anyone else's rights; a buyer's business stays private (docs/model.md §7.3, §8; SPEC.md)."""
 
 import json
 import uuid

@@ -1,4 +1,4 @@
-"""The tailored product of MODEL.md §7 as SQL: history capture on the base
+"""The tailored product of docs/model.md §7 as SQL: history capture on the base
 table, and the buyer's view — projected, delayed over history, null-injected
 by nested keyed-hash masks, scoped.
 
@@ -135,7 +135,8 @@ def key_hash_sql(alias: str, key_columns: list, key_hash_fns: dict, seed: str = 
 def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | None, scope_sql: str | None,
               key_hash_fns: dict, scope_cols=(), scheme: int = 2, delay_sql: str | None = None) -> str:
     """The visible versions: current rows (and, with a delay, old versions from history)
-    whose last-updated value is at most now − delay, plus the key hash; scoped.
+    whose last-updated value is at most now − delay, plus the key hash; scoped. ``history``:
+    the history table as SQL (its regclass text, already qualified).
     ``scope_cols`` are the columns the scope reads, selected even when not delivered.
     ``delay_sql``: an expression reading the delay from a table the reader cannot read (a
     purchase's delay is its buyer's business: view definitions are world-readable); else the
@@ -149,7 +150,7 @@ def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | Non
         cutoff = "(SELECT nyop.clock() - %s)" % (delay_sql or "make_interval(secs => %r)" % float(delay_seconds))
         base += " WHERE b.%s <= %s" % (lu, cutoff)
         if history:
-            h = "%s.%s" % (ident(HISTORY_SCHEMA), ident(history))
+            h = history
             base += (" UNION ALL SELECT %s FROM %s h WHERE h.%s <= %s AND CASE WHEN h.%s IS NULL "
                      "THEN h.%s > %s ELSE h.%s > %s END"
                      % (sel("h"), h, lu, cutoff, ident(NEXT_LU), ident(VALID_TO), cutoff, ident(NEXT_LU), cutoff))
@@ -239,7 +240,7 @@ def purchase_delay_sql(bid_id: int) -> str:
 
 
 def paid_guard_sql(bid_id: int) -> str:
-    """Nothing before payment (MODEL.md §8): the purchase is readable once the transaction that
+    """Nothing before payment (docs/model.md §8): the purchase is readable once the transaction that
     placed it has committed. Inside that transaction (or a subtransaction of it) the status is
     'in progress' and nyop._paid raises; from other sessions an uncommitted (or prepared)
     purchase row is invisible, so the condition is NULL and the view returns no rows.

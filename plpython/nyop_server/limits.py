@@ -2,7 +2,7 @@
 
 A buyer is hostile (SECURITY.md), and what a buyer sends runs inside the database with
 nyop's rights: a quote measures the offering's relation under the buyer's scope, a bid
-builds a view. Two defences, used by :func:`nyop_server.edge.call`:
+builds a view. Two defences, used by :func:`nyop_server.door.call`:
 
 1. **Bounded inputs.** Every buyer-supplied input has a size limit, checked before any
    work: the whole payload (:data:`MAX_PAYLOAD_CHARS`), numbers in it

@@ -11,12 +11,12 @@ lib = '@NYOP_LIB_DIR@'
 if lib not in sys.path:
     sys.path.insert(0, lib)
 try:
-    import nyop_server.edge as edge
+    import nyop_server.door as door
 except ImportError as e:
     plpy.error('nyop: the server-side Python modules cannot be imported: %s' % e,
                hint='run "make install" (installs nyop_server, sqlglot into %s; numpy from python3-numpy)' % lib,
                sqlstate='58P01')
-GD['nyop'] = edge
+GD['nyop'] = door
 $$;
 
 -- Turns the error envelope of an internal function into a proper PostgreSQL
@@ -59,7 +59,7 @@ $$;
 
 -- The doors into nyop's Python. `_call` runs with the caller's rights. The two SECURITY
 -- DEFINER doors run with the extension owner's and accept only read-only handlers (see
--- edge.DOORS): `_call_definer` measures and audits (buyers and providers), `_call_buyer` quotes
+-- nyop_server.handlers.registry.DOORS): `_call_definer` measures and audits (buyers and providers), `_call_buyer` quotes
 -- (buyers and the operator only: a quote probes prices, which is a buyer's business).
 CREATE OR REPLACE FUNCTION nyop._call(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
@@ -82,7 +82,7 @@ if 'nyop' not in GD:
 return GD['nyop'].call(plpy, GD, handler, payload, definer='quotes')
 $$;
 
--- Nothing before payment (MODEL.md §8): every purchased view filters on this once per query,
+-- Nothing before payment (docs/model.md §8): every purchased view filters on this once per query,
 -- with the transaction that placed the purchase. Inside that transaction (or a subtransaction,
 -- or while it is prepared) its status is 'in progress': reading is refused. NULL (restored, or
 -- placed before 0.3.0) and IDs this cluster does not know (a restore with triggers disabled)

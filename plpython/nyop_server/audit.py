@@ -1,4 +1,4 @@
-"""Market features beyond the paper: the arbitrage audit of an offering's price table.
+"""The arbitrage audit of an offering's price table (nyop_audit; warnings at registration).
 
 Why the audit is what it is: versions combine by their best member in every
 criterion (column sets by union — projections of one offering are nested —,
@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import itertools
 
-from . import catalog
-from .edge import handler, reference_scores, measures_for, clock
-from . import pricing
 
 
 def audit(crits: list) -> dict:
@@ -34,7 +31,7 @@ def audit(crits: list) -> dict:
     if not problems:
         problems += _pairs(crits)
     return {"ok": not problems, "problems": problems, "criteria": checks,
-            "method": "monotone non-negative additive prices (see nyop_server.market)"}
+            "method": "monotone non-negative additive prices (see nyop_server.audit)"}
 
 
 def _pairs(crits: list, limit: int = 4000) -> list:
@@ -58,15 +55,3 @@ def _pairs(crits: list, limit: int = 4000) -> list:
 
 def _lv(l):
     return int(l) if float(l).is_integer() else l
-
-
-@handler
-def audit_offering(ctx, offering):
-    off = catalog.offering(ctx, offering)
-    peers = catalog.peers(ctx, off)
-    measures = measures_for(ctx, peers, None, clock(ctx), 0.0)
-    crits = pricing.priced_classes(off, catalog.criteria(ctx, offering), measures[off["name"]],
-                                   reference_scores(measures))
-    out = audit(crits)
-    out["offering"] = offering
-    return out

@@ -1,12 +1,17 @@
-"""Reading nyop's catalog and PostgreSQL's through SPI.
+"""The call's context (plpy, plans cached per session in GD, the installed schema's version)
+and reads of nyop's catalog: offerings, criteria, comparison groups.
 
-The only module besides :mod:`edge` that talks to the server; it receives a
-:class:`Ctx` so that plans are prepared once per session and cached in GD.
+Every service and handler talks to the server through a :class:`Ctx`.
 """
 
 from __future__ import annotations
 
-from .errors import InsufficientPrivilege, UndefinedObject
+from ..errors import InsufficientPrivilege, UndefinedObject
+
+# Schema versions whose tables the modules use: `make install` replaces the Python before
+# `ALTER EXTENSION nyop UPDATE` runs, so the modules serve the previous schema until then.
+MARKET_SCHEMA = (0, 2, 0)       # settings, previews, upgrades, purchases.masked
+TRUST_SCHEMA = (0, 3, 0)        # purchases.placed_xid and .delay, nyop._install_capture, nyop._call_buyer
 
 # Whether nyop may read a relation (OID in %s) with its elevated rights: reading a table or a
 # materialized view runs nobody's code, but a view, a foreign table or a column type owned by
@@ -59,23 +64,14 @@ class Ctx:
         return self.plpy.execute(plan, list(args))
 
     def schema_version(self) -> tuple:
-        """The installed extension version, as a tuple: (0, 3, 0).
-
-        `make install` replaces the Python before `ALTER EXTENSION nyop UPDATE` runs, so the
-        modules must keep serving the previous version's schema until then."""
+        """The installed extension version, as a tuple: (0, 3, 0)."""
         if self._version is None:
             rows = self.query("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'nyop'")
             self._version = tuple(int(x) for x in rows[0]["extversion"].split(".")) if rows else (0,)
         return self._version
 
-    def has_market(self) -> bool:
-        """Whether the schema has 0.2.0's market tables (previews, settings, upgrades)."""
-        return self.schema_version() >= (0, 2, 0)
-
-    def has_trust(self) -> bool:
-        """Whether the schema has 0.3.0's trust features: purchases readable once paid (their
-        transaction recorded), delays kept out of view definitions, capture as the table owner."""
-        return self.schema_version() >= (0, 3, 0)
+    def schema_at_least(self, version: tuple) -> bool:
+        return self.schema_version() >= version
 
     def execute(self, sql: str):
         """Run generated SQL (DDL, or a query whose text depends on the data model)."""
