@@ -20,6 +20,7 @@ DECLARE
     marked boolean;
     stale oid[];
     f regprocedure;
+    t regclass;
 BEGIN
     SELECT hs.history, hs.key_columns, hs.last_updated INTO h FROM nyop.histories hs WHERE hs.relation = rel;
     IF NOT FOUND THEN
@@ -43,11 +44,8 @@ BEGIN
     -- our own DDL on a sold table: the guards let this transaction through
     INSERT INTO nyop.drop_marks VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING true INTO marked;
     -- functions of the triggers being replaced (named after another OID once restored by pg_restore)
-    SELECT array_agg(t.tgfoid) INTO stale FROM pg_trigger t
-     WHERE t.tgrelid = rel AND t.tgname IN ('nyop_history_update', 'nyop_history_delete', 'nyop_history_truncate');
-    EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', rel);
-    EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_delete ON %s', rel);
-    EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', rel);
+    SELECT array_agg(g.tgfoid) INTO stale FROM pg_trigger g
+     WHERE g.tgrelid = rel AND g.tgname IN ('nyop_history_update', 'nyop_history_delete', 'nyop_history_truncate');
     EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', owner);
     EXECUTE format('GRANT INSERT ON %s TO %s', h.history, owner);
     FOR fn IN SELECT unnest(ARRAY['update', 'delete', 'truncate']) LOOP
@@ -62,8 +60,12 @@ BEGIN
                            WHEN 'delete' THEN format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
                                                      'SELECT %s, nyop.clock(), NULL FROM nyop_old',
                                                      h.history, cols, cols)
-                           ELSE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
-                                       'SELECT %s, nyop.clock(), NULL FROM %s', h.history, cols, cols, rel)
+                           -- TRUNCATE of a partitioned table fires the trigger of every partition
+                           -- too: each keeps its own rows (ONLY), the parent holds none
+                           ELSE format('EXECUTE format(%L, TG_RELID::regclass)',
+                                       replace(format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) '
+                                                      'SELECT %s, nyop.clock(), NULL FROM ONLY ',
+                                                      h.history, cols, cols), '%', '%%') || '%s')
                        END || '; RETURN NULL; END');
         EXECUTE format('ALTER FUNCTION nyop.%I() OWNER TO %s', 'capture_' || rel::oid || '_' || fn, owner);
         EXECUTE format('REVOKE ALL ON FUNCTION nyop.%I() FROM PUBLIC', 'capture_' || rel::oid || '_' || fn);
@@ -75,16 +77,23 @@ BEGIN
             EXECUTE format('ALTER EXTENSION nyop DROP FUNCTION nyop.%I()', 'capture_' || rel::oid || '_' || fn);
         END IF;
     END LOOP;
-    EXECUTE format('CREATE TRIGGER nyop_history_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS nyop_old '
-                   'NEW TABLE AS nyop_new FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()',
-                   rel, 'capture_' || rel::oid || '_update');
-    EXECUTE format('CREATE TRIGGER nyop_history_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS nyop_old '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', rel, 'capture_' || rel::oid || '_delete');
-    EXECUTE format('CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s '
-                   'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', rel, 'capture_' || rel::oid || '_truncate');
+    -- The table and, for a partitioned table, every partition at every level: a statement fires
+    -- the statement triggers of the table it names only (with the rows of all its partitions).
+    FOR t IN SELECT rel UNION ALL SELECT p.relid FROM pg_partition_tree(rel) p WHERE p.relid <> rel LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', t);
+        EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_delete ON %s', t);
+        EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', t);
+        EXECUTE format('CREATE TRIGGER nyop_history_update AFTER UPDATE ON %s REFERENCING OLD TABLE AS nyop_old '
+                       'NEW TABLE AS nyop_new FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()',
+                       t, 'capture_' || rel::oid || '_update');
+        EXECUTE format('CREATE TRIGGER nyop_history_delete AFTER DELETE ON %s REFERENCING OLD TABLE AS nyop_old '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', t, 'capture_' || rel::oid || '_delete');
+        EXECUTE format('CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', t, 'capture_' || rel::oid || '_truncate');
+    END LOOP;
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
              WHERE p.oid = ANY(coalesce(stale, '{}')) AND p.pronamespace = 'nyop'::regnamespace
-               AND p.proname LIKE 'capture\_%' AND p.oid NOT IN (SELECT t.tgfoid FROM pg_trigger t) LOOP
+               AND p.proname LIKE 'capture\_%' AND p.oid NOT IN (SELECT g.tgfoid FROM pg_trigger g) LOOP
         EXECUTE format('DROP FUNCTION %s', f);
     END LOOP;
     IF marked THEN
@@ -92,6 +101,57 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Partitions follow their sold table (ddl_command_end of CREATE TABLE … PARTITION OF, ALTER
+-- TABLE … ATTACH / DETACH PARTITION): a new partition gets the capture; a partition that left
+-- the tree takes its rows out of the offering, so they are kept as deleted versions, and loses
+-- nyop's triggers. (Dropping an attached partition is refused by the drop guard: its capture
+-- triggers would go with it; detach it first.)
+CREATE OR REPLACE FUNCTION nyop._follow_partitions() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    h record;
+    gone regclass;
+    cols text;
+    marked boolean;
+BEGIN
+    FOR h IN SELECT DISTINCT hs.relation, hs.history FROM nyop.histories hs
+             JOIN pg_class c ON c.oid = hs.relation AND c.relkind = 'p'
+             WHERE EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() e
+                           WHERE e.classid = 'pg_class'::regclass
+                             AND (e.objid = hs.relation
+                                  OR e.objid IN (SELECT p.relid FROM pg_partition_tree(hs.relation) p))) LOOP
+        IF EXISTS (SELECT 1 FROM pg_partition_tree(h.relation) p
+                   WHERE NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = p.relid
+                                     AND g.tgname = 'nyop_history_update')) THEN
+            PERFORM nyop._install_capture(h.relation);
+        END IF;
+        FOR gone IN SELECT DISTINCT g.tgrelid::regclass FROM pg_trigger g
+                    WHERE g.tgname = 'nyop_history_update'
+                      AND g.tgfoid = (SELECT x.tgfoid FROM pg_trigger x WHERE x.tgrelid = h.relation
+                                      AND x.tgname = 'nyop_history_update')
+                      AND g.tgrelid NOT IN (SELECT p.relid FROM pg_partition_tree(h.relation) p) LOOP
+            SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO cols
+              FROM pg_attribute a
+             WHERE a.attrelid = h.history AND a.attnum > 0 AND NOT a.attisdropped
+               AND a.attname NOT IN ('nyop_valid_to', 'nyop_next_lu')
+               AND EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = gone AND b.attname = a.attname
+                           AND b.attnum > 0 AND NOT b.attisdropped);
+            INSERT INTO nyop.drop_marks VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING true INTO marked;
+            EXECUTE format('INSERT INTO %s (%s, nyop_valid_to, nyop_next_lu) SELECT %s, nyop.clock(), NULL FROM ONLY %s',
+                           h.history, cols, cols, gone);
+            EXECUTE format('DROP TRIGGER nyop_history_update ON %s; DROP TRIGGER IF EXISTS nyop_history_delete ON %s; '
+                           'DROP TRIGGER IF EXISTS nyop_history_truncate ON %s', gone, gone, gone);
+            IF marked THEN
+                DELETE FROM nyop.drop_marks WHERE xid = pg_current_xact_id();
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$$;
+DROP EVENT TRIGGER IF EXISTS nyop_follow_partitions;
+CREATE EVENT TRIGGER nyop_follow_partitions ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION nyop._follow_partitions();
 
 -- Capture made before 0.3.0 ran with nyop's rights through shared functions: move every
 -- history to its owner's capture, then drop those functions.

@@ -350,7 +350,14 @@ BEGIN
     FOR d IN SELECT * FROM pg_event_trigger_dropped_objects()
              WHERE object_type = 'trigger' AND address_names[3] LIKE 'nyop\_history\_%' LOOP
         rel := to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]));
-        IF rel IS NOT NULL AND EXISTS (SELECT 1 FROM nyop.histories h WHERE h.relation = rel) THEN
+        IF rel IS NULL THEN
+            -- its table went too: a partition of a sold table (a sold table itself is refused above)
+            RAISE EXCEPTION '%.% is a partition of a sold table: its capture keeps history for delayed buyers',
+                quote_ident(d.address_names[1]), quote_ident(d.address_names[2])
+                USING ERRCODE = '55006',
+                      HINT = 'ALTER TABLE … DETACH PARTITION it first (its rows stay in history as deleted), then drop it';
+        END IF;
+        IF EXISTS (SELECT 1 FROM nyop.histories h WHERE h.relation = rel) THEN
             RAISE EXCEPTION 'trigger % on % keeps the history of offering %', quote_ident(d.address_names[3]), rel,
                 nyop._offerings_on(rel)
                 USING ERRCODE = '55006',
