@@ -149,3 +149,28 @@ def test_infinite_last_updated_values_keep_quotes_and_bids_working(paper_db, buy
     assert 0 < q["timeliness"] < 1
     _, conn = buyer()
     assert _bid(conn)[0] == "accepted"
+
+
+def test_unlogged_and_temporary_tables_cannot_be_sold(db):
+    db.execute("CREATE UNLOGGED TABLE ul (id int PRIMARY KEY, v int)")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as e:
+        db.execute("SELECT nyop_register_offering('ul', 'ul', 100, ARRAY['id'])")
+    assert "SET LOGGED" in e.value.diag.message_hint
+
+
+def test_the_roles_a_restore_needs_first(paper_db, buyer):
+    name, conn = buyer()
+    _bid(conn)
+    roles = dict(paper_db.execute("SELECT role, as_what FROM nyop_roles()").fetchall())
+    assert roles[name] == "bidder, buyer" and "provider" in roles[one(paper_db, "SELECT current_user::text")]
+
+
+@pytest.mark.parametrize("timeout_ms", [1, 5, 20, 50, 100])
+def test_a_cancel_during_a_sessions_first_call_shows_no_traceback(server, dbname, paper_db, timeout_ms):
+    with psycopg.connect(server.dsn_for(dbname), autocommit=True) as c:    # a new session: nothing loaded
+        c.execute(f"SET statement_timeout = '{timeout_ms}ms'")
+        try:
+            c.execute(f"SELECT nyop_quote('paper_a', 1000, '{PREFS}')")
+        except psycopg.Error as e:
+            assert e.sqlstate == "57014", e
+            assert "Traceback" not in str(e) and "Traceback" not in (e.diag.context or ""), e.diag.context

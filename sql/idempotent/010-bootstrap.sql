@@ -64,21 +64,39 @@ $$;
 CREATE OR REPLACE FUNCTION nyop._call(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
-    plpy.execute('SELECT nyop._load()')
+    try:
+        plpy.execute('SELECT nyop._load()')
+    except plpy.SPIError as e:      # a cancel or timeout while loading: an envelope, not a traceback
+        import json
+        return json.dumps({'error': {'sqlstate': getattr(e, 'sqlstate', None) or 'XX000',
+                                     'message': str(e.args[0]) if e.args else str(e),
+                                     'hint': getattr(e, 'hint', None), 'detail': None}})
 return GD['nyop'].call(plpy, GD, handler, payload)
 $$;
 
 CREATE OR REPLACE FUNCTION nyop._call_definer(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
-    plpy.execute('SELECT nyop._load()')
+    try:
+        plpy.execute('SELECT nyop._load()')
+    except plpy.SPIError as e:      # a cancel or timeout while loading: an envelope, not a traceback
+        import json
+        return json.dumps({'error': {'sqlstate': getattr(e, 'sqlstate', None) or 'XX000',
+                                     'message': str(e.args[0]) if e.args else str(e),
+                                     'hint': getattr(e, 'hint', None), 'detail': None}})
 return GD['nyop'].call(plpy, GD, handler, payload, definer='measures')
 $$;
 
 CREATE OR REPLACE FUNCTION nyop._call_buyer(handler text, payload jsonb) RETURNS jsonb
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
-    plpy.execute('SELECT nyop._load()')
+    try:
+        plpy.execute('SELECT nyop._load()')
+    except plpy.SPIError as e:      # a cancel or timeout while loading: an envelope, not a traceback
+        import json
+        return json.dumps({'error': {'sqlstate': getattr(e, 'sqlstate', None) or 'XX000',
+                                     'message': str(e.args[0]) if e.args else str(e),
+                                     'hint': getattr(e, 'hint', None), 'detail': None}})
 return GD['nyop'].call(plpy, GD, handler, payload, definer='quotes')
 $$;
 

@@ -159,3 +159,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_quality(text, text) IS
     'Measured quality of an offering (optionally of the part selected by a scope predicate)';
+
+-- Roles nyop's catalog refers to (regrole columns): a restore into a new cluster needs them
+-- first (pg_dumpall --roles-only), or bids, purchases and buyers are not restored.
+CREATE OR REPLACE FUNCTION @extschema@.nyop_roles() RETURNS TABLE (role text, as_what text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT r::text, string_agg(DISTINCT w, ', ' ORDER BY w) FROM (
+        SELECT buyer, 'buyer' FROM nyop.buyers
+        UNION ALL SELECT provider, 'provider' FROM nyop.offerings
+        UNION ALL SELECT buyer, 'bidder' FROM nyop.bids
+        UNION ALL SELECT published_by, 'preview publisher' FROM nyop.previews) x(r, w)
+    GROUP BY r ORDER BY 1
+$$;
+COMMENT ON FUNCTION @extschema@.nyop_roles() IS
+    'Roles nyop''s catalog refers to: restore them first into a new cluster (pg_dumpall --roles-only)';

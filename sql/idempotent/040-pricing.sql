@@ -30,7 +30,13 @@ COMMENT ON FUNCTION @extschema@.nyop_quote(text, numeric, jsonb, text[], text, t
 CREATE OR REPLACE FUNCTION nyop._solve_mckp(weights float8[], profits float8[], capacity float8, method text) RETURNS jsonb
 LANGUAGE plpython3u IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 if 'nyop' not in GD:
-    plpy.execute('SELECT nyop._load()')
+    try:
+        plpy.execute('SELECT nyop._load()')
+    except plpy.SPIError as e:      # a cancel or timeout while loading: an envelope, not a traceback
+        import json
+        return json.dumps({'error': {'sqlstate': getattr(e, 'sqlstate', None) or 'XX000',
+                                     'message': str(e.args[0]) if e.args else str(e),
+                                     'hint': getattr(e, 'hint', None), 'detail': None}})
 return GD['nyop'].solve_mckp_arrays(weights, profits, capacity, method)
 $$;
 

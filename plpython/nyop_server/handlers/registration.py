@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .. import audit, delivery, model, registration
 from .. import pricing as pricing_mod
-from ..errors import InsufficientPrivilege, InvalidParameter, UndefinedTable
+from ..errors import InsufficientPrivilege, InvalidParameter, NyopError, UndefinedTable
 from ..services import catalog, history, views
 from ..services.catalog import Ctx
 from ..services.measures import clock, measure, reference_column_count
@@ -23,7 +23,8 @@ FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
 
 RELATION_SQL = """
-SELECT c.relkind::text AS relkind, c.relowner::regrole::text AS owner, c.oid::regclass::text AS relation_sql,
+SELECT c.relkind::text AS relkind, c.relpersistence::text AS persistence, c.relowner::regrole::text AS owner,
+       c.oid::regclass::text AS relation_sql,
        has_table_privilege(c.oid, 'SELECT') AS readable, """ + catalog.SAFE_SQL % "$1" + """ AS safe
 FROM pg_catalog.pg_class c WHERE c.oid = $1"""
 
@@ -35,6 +36,12 @@ def relation_facts(ctx: Ctx, relid: int) -> tuple:
     rel = dict(rel[0])
     if rel["relkind"] not in ("r", "v", "m", "p", "f"):
         raise InvalidParameter("%s is not a table or view" % rel["relation_sql"])
+    if rel["persistence"] != "p":
+        # an unlogged table is empty after crash recovery and on every standby; a temporary one
+        # is visible to one session only: neither can be sold
+        raise NyopError("%s is %s: what buyers bought would vanish" % (
+            rel["relation_sql"], "unlogged" if rel["persistence"] == "u" else "temporary"), sqlstate="55000",
+            hint="ALTER TABLE %s SET LOGGED" % rel["relation_sql"] if rel["persistence"] == "u" else None)
     if not rel["readable"]:
         raise InsufficientPrivilege("permission denied for %s: the provider must be able to read the "
                                     "relation it sells" % rel["relation_sql"])
