@@ -3,6 +3,7 @@
 #   make demo     install what is missing, run the paper's example on a throwaway server
 #   make test     install what is missing, run the whole test suite
 #   make install  install the extension + the server-side Python into the local PostgreSQL
+#   make installcheck  SQL regression tests (pg_regress) against the installed server
 #
 # On a fresh Debian/Ubuntu machine run these as root: missing system packages
 # (PostgreSQL server, plpython3, numpy for the server's Python) are installed with apt.
@@ -26,10 +27,16 @@ VENV         ?= .venv
 SQLGLOT_SPEC ?= sqlglot>=25,<31
 APT_PACKAGES := postgresql-$(PG_MAJOR) postgresql-plpython3-$(PG_MAJOR) python3-numpy python3-venv
 
+PG_BINDIR    ?= $(shell $(PG_CONFIG) --bindir 2>/dev/null)
+PG_REGRESS   ?= $(dir $(shell $(PG_CONFIG) --pgxs 2>/dev/null))../test/regress/pg_regress
+REGRESS      := $(sort $(notdir $(basename $(wildcard sql/regress/sql/*.sql))))
+REGRESS_DB   ?= nyop_regress
+REGRESS_OUT  ?= regress-results
+
 SQL_SOURCES  := $(wildcard sql/incremental/*/*.sql sql/idempotent/*.sql sql/nyop--*.sql) sql/build.sh
 SQL_BUILD    := build/nyop--$(VERSION).sql
 
-.PHONY: all deps venv build install test demo bench clean
+.PHONY: all deps venv build install installcheck test demo bench clean
 
 all: build
 
@@ -57,18 +64,17 @@ $(SQL_BUILD): $(SQL_SOURCES) sql/nyop.control
 	rm -rf build && bash sql/build.sh build '$(NYOP_LIB_DIR)'
 
 ## Extension files into the server's share dir; our modules + sqlglot where the
-## server's Python looks (numpy comes from the distribution: python3-numpy).
-install: build venv
-	install -d $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension
-	install -m 644 sql/nyop.control build/nyop--*.sql $(DESTDIR)$$($(PG_CONFIG) --sharedir)/extension/
-	rm -rf $(DESTDIR)$(NYOP_LIB_DIR).tmp && install -d $(DESTDIR)$(NYOP_LIB_DIR).tmp
-	cp -r plpython/nyop_server $(DESTDIR)$(NYOP_LIB_DIR).tmp/
-	$(VENV)/bin/pip install -q --no-deps --no-compile --target $(DESTDIR)$(NYOP_LIB_DIR).tmp '$(SQLGLOT_SPEC)'
-	find $(DESTDIR)$(NYOP_LIB_DIR).tmp -name __pycache__ -prune -exec rm -rf {} +
-	# the server cannot write bytecode there: compile once, with the server's own Python
-	if [ -x $(SERVER_PYTHON) ]; then $(SERVER_PYTHON) -m compileall -q $(DESTDIR)$(NYOP_LIB_DIR).tmp >/dev/null; fi
-	chmod -R a+rX $(DESTDIR)$(NYOP_LIB_DIR).tmp
-	rm -rf $(DESTDIR)$(NYOP_LIB_DIR) && mv $(DESTDIR)$(NYOP_LIB_DIR).tmp $(DESTDIR)$(NYOP_LIB_DIR)
+## server's Python looks (numpy comes from the distribution: python3-numpy). The same
+## command a wheel user runs (nyop_pg/server_install.py); from a checkout it builds the SQL.
+install: venv
+	$(VENV)/bin/nyop-pg install-server --pg-config '$(PG_CONFIG)' --lib-dir '$(NYOP_LIB_DIR)' \
+	  --server-python '$(SERVER_PYTHON)' $(if $(DESTDIR),--destdir '$(DESTDIR)')
+
+## SQL regression tests (pg_regress) against the installed server: PGHOST, PGPORT, PGUSER
+## (a superuser) as libpq reads them. Results in $(REGRESS_OUT)/ (regression.diffs on failure).
+installcheck:
+	$(PG_REGRESS) --inputdir=sql/regress --outputdir='$(REGRESS_OUT)' --bindir='$(PG_BINDIR)' \
+	  --dbname=$(REGRESS_DB) $(REGRESS_OPTS) $(REGRESS)
 
 test: deps install
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
@@ -79,5 +85,21 @@ demo: deps install
 bench: deps install
 	$(VENV)/bin/nyop-pg bench $(BENCH_ARGS)
 
+## Mutation testing (slow; not part of `make test`): mutmut over the pure server modules with
+## the database-free tests, from a staging copy in $(MUTATION_DIR); prints the kill rate per
+## module (docs/testing.md). MUTATION_MODULES="delivery quality" runs those modules only and
+## keeps the other modules' results from earlier runs.
+MUTATION_DIR     ?= build/mutation
+MUTATION_WORKERS ?= 2
+MUTATION_MODULES ?=
+.PHONY: mutation
+mutation: venv
+	test -x $(VENV)/bin/mutmut || $(VENV)/bin/pip install -q -e '.[test,mutation]'
+	$(if $(MUTATION_MODULES),,rm -rf '$(MUTATION_DIR)/mutants')
+	$(VENV)/bin/python tests/mutation_score.py stage '$(MUTATION_DIR)'
+	cd '$(MUTATION_DIR)' && '$(abspath $(VENV))/bin/mutmut' run --max-children $(MUTATION_WORKERS) \
+	  $(foreach m,$(MUTATION_MODULES),'nyop_server.$(m).*')
+	$(VENV)/bin/python tests/mutation_score.py score '$(MUTATION_DIR)'
+
 clean:
-	rm -rf build
+	rm -rf build regress-results

@@ -126,9 +126,27 @@ def explain_and_upgrade(buyer, prefs: str, view: str) -> None:
           f"({'the same' if str(view2) == str(view) else 'a new one'})")
 
 
+def check_target(conn) -> None:
+    """The demo creates the example's tables and offerings: refuse, plainly, a database that
+    lacks nyop or already has them."""
+    from .errors import CLIError
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'nyop'").fetchone() is None:
+        raise CLIError("nyop is not installed in that database", "run: nyop-pg install --dsn '…' (as a superuser)")
+    tables = [t for (t,) in conn.execute(
+        "SELECT t FROM unnest(ARRAY['weather_a', 'weather_b']) t WHERE to_regclass(t) IS NOT NULL").fetchall()]
+    offerings = [o for (o,) in conn.execute(
+        "SELECT name FROM nyop.offerings WHERE name IN ('paper_a', 'wa', 'wb') ORDER BY name").fetchall()]
+    if tables or offerings:
+        what = ", ".join([f"table {t}" for t in tables] + [f"offering {o}" for o in offerings])
+        raise CLIError(f"the database already has the demo's objects ({what})",
+                       "point --dsn at a database with nyop but without them (CREATE DATABASE, nyop-pg install)")
+
+
 def run(dsn: str | None = None) -> int:
     if dsn:
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        from .errors import connect
+        with connect(dsn, autocommit=True) as conn:
+            check_target(conn)
             story(conn)
         return 0
     from .cluster import LocalCluster

@@ -14,7 +14,7 @@ try:
     import nyop_server.door as door
 except ImportError as e:
     plpy.error('nyop: the server-side Python modules cannot be imported: %s' % e,
-               hint='run "make install" (installs nyop_server, sqlglot into %s; numpy from python3-numpy)' % lib,
+               hint='run "nyop-pg install-server" as root on the database host, or "make install" in a checkout (nyop_server and sqlglot go into %s; numpy from python3-numpy)' % lib,
                sqlstate='58P01')
 GD['nyop'] = door
 $$;

@@ -9,7 +9,7 @@
 -- functions (no CREATE on schema nyop), and the guards (070-guards.sql) refuse dropping,
 -- disabling or altering them. Columns: those of the history that the table still has.
 CREATE OR REPLACE FUNCTION nyop._install_capture(rel regclass) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
     h record;
     owner text;
@@ -265,7 +265,7 @@ BEGIN
     INSERT INTO nyop.buyers (buyer) VALUES (role) ON CONFLICT DO NOTHING;
     EXECUTE format('GRANT USAGE ON SCHEMA nyop, nyop_views TO %s', role);
     EXECUTE format('GRANT SELECT, INSERT (offering, bid, preferences, columns, scope, solver) ON nyop.bids TO %s', role);
-    EXECUTE format('GRANT SELECT ON nyop.my_purchases TO %s', role);
+    EXECUTE format('GRANT SELECT ON nyop.my_purchases, nyop.market TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', nyop._buyer_functions(), role);
     PERFORM nyop._grant_previews(role);
 END
@@ -287,7 +287,7 @@ BEGIN
     FOR v IN SELECT p.view FROM nyop.purchases p WHERE p.buyer = role LOOP
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
-    EXECUTE format('REVOKE ALL ON nyop.bids, nyop.my_purchases FROM %s', role);
+    EXECUTE format('REVOKE ALL ON nyop.bids, nyop.my_purchases, nyop.market FROM %s', role);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', nyop._buyer_functions(), role);
     FOR v IN SELECT p.view FROM nyop.previews p LOOP
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
@@ -321,7 +321,7 @@ BEGIN
         RAISE EXCEPTION 'nyop_add_provider: role must be given' USING ERRCODE = '22023';
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA nyop, nyop_views TO %s', role);
-    EXECUTE format('GRANT SELECT ON nyop.provider_bids, nyop.seller_analytics, nyop.seller_weights TO %s', role);
+    EXECUTE format('GRANT SELECT ON nyop.provider_bids, nyop.seller_analytics, nyop.seller_weights, nyop.market TO %s', role);
     EXECUTE format('GRANT SELECT, DELETE, INSERT (offering) ON nyop.previews TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._call_definer(text, jsonb), nyop._unwrap(jsonb), '
                    'nyop._provides(regrole, text), '
