@@ -97,10 +97,11 @@ def test_buyer_cannot_forge_or_skip_the_trigger(paper_db, buyer, make_role):
 
 def test_projection_in_buyer_order(paper_db, buyer):
     _, conn = buyer()
-    prefs = json.dumps({"timeliness": 0.5, "amount_of_data": 0.1, "customer_support": 0.4})
+    # amount of data level 8: ⌈0.64 · 6⌉ = 4 columns, the two keys among them (keys count toward the budget)
+    prefs = json.dumps({"timeliness": 0.5, "amount_of_data": 0.3, "customer_support": 0.4})
     _, _, status, quote, view = place(conn, bid=700, prefs=prefs, columns=["temperature", "humidity"])
     assert status == "accepted"
-    assert len(quote["columns"]) < 6
+    assert quote["columns"] == ["temperature", "humidity", "station", "date"]
     assert quote["columns"][0] == "temperature"              # most wanted first
     assert quote["columns"][-2:] == ["station", "date"]       # keys always kept, in the provider's order
     cols, _ = rows(conn, view, LATER, order="1")

@@ -1,4 +1,4 @@
-"""The pricing model of ../shared/MODEL.md §3–4: utility levels, quality scores
+"""The pricing model of docs/model.md §3–4: utility levels, quality scores
 required per level, caps from measured quality, benefits and prices.
 
 Plain Python: everything a quote needs is computed here from numbers the edge
@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from .errors import InvalidParameter
 
 MEASURED = ("completeness", "timeliness", "amount_of_data")
-CONTRACTUAL_TOP = 9          # Goldilocks: tiers 1..3 sit at levels 3, 6, 9
-DEFAULT_TIERS = 3
+DEFAULT_TIERS = 3            # Goldilocks: tiers 1..3 sit at levels 0.3m, 0.6m, 0.9m (3, 6, 9 for m = 10)
 LOG_X_MAX = 100.0            # domain [0, x_max] of the log utility
 EPS = 1e-9
 
@@ -92,10 +91,25 @@ def data_level_scores(utility: Utility, m: int, threshold: float = 0.0) -> list:
     return [threshold + (1.0 - threshold) * utility.base(j / m) if j else 0.0 for j in range(m + 1)]
 
 
+def contractual_top(m: int) -> float:
+    """The utility of a contractual criterion's top tier: 0.9 m (Goldilocks levels scale with m,
+    so a top tier is never worth more utility than a top measured level)."""
+    return 9 * m / 10
+
+
+def tier_level(t: int, k: int, m: int) -> float:
+    """Utility level of tier t of k with m data levels: 0.9 m · t / k (3, 6, 9 for k = 3, m = 10)."""
+    return 9 * m * t / (10 * k)
+
+
 def level_cap(scores: list, own: float, ref: float) -> int:
-    """Highest level j whose required score the offering reaches: QS_j ≤ own / ref."""
+    """Highest level j whose required score the offering reaches: QS_j ≤ own / ref.
+
+    A reference score of 0 (every row older than the volatility window, say) — or none at
+    all — leaves nothing to degrade: every level delivers the as-is data, so all are
+    deliverable."""
     if own is None or ref is None or ref <= 0:
-        return 0
+        return len(scores) - 1
     rel = own / ref
     cap = 0
     for j, qs in enumerate(scores):
@@ -118,7 +132,8 @@ def build_classes(criteria: list, P: float, utility: Utility, m: int,
     ``measured`` holds the offering's own scores, ``reference`` the reference
     scores (own for a lone offering, the group maximum in a comparison group).
     κ is normalised over the criteria. A criterion whose cap lies below its
-    minimum level has no admissible level: the offering cannot serve it.
+    minimum level (a group member far behind the group's best) has no admissible
+    level: the offering cannot serve it. A lone offering always reaches its top level.
     """
     total = sum(c.kappa for c in criteria)
     if total <= 0:
@@ -128,10 +143,11 @@ def build_classes(criteria: list, P: float, utility: Utility, m: int,
         if c.contractual:
             k = len(c.tiers or []) or DEFAULT_TIERS
             tiers = range(max(c.min_level, 0), k + 1)
-            c.levels = [CONTRACTUAL_TOP * t / k for t in tiers]
+            c.levels = [tier_level(t, k, m) for t in tiers]
             c.tier_of = list(tiers)
             c.scores = [None] * len(c.levels)
-            c.prices = [price(P, kappa, utility, c.pricing, l, CONTRACTUAL_TOP) for l in c.levels]
+            # priced on t / k (= l / l_top exactly, whatever m)
+            c.prices = [price(P, kappa, utility, c.pricing, t, k) for t in tiers]
         else:
             qs = data_level_scores(utility, m, c.threshold)
             cap = level_cap(qs, measured.get(c.name), reference.get(c.name))

@@ -1,5 +1,5 @@
-"""A quote: the MCKPP of MODEL.md §5 for one offering (or the best of a
-comparison group), and the tailored product it buys (MODEL.md §7).
+"""A quote: the MCKPP of docs/model.md §5 for one offering (or the best of a
+comparison group), and the tailored product it buys (docs/model.md §7).
 
 Plain Python over numbers the edge has fetched: the offering's row, its
 criteria, its measured quality and the reference scores of its group.
@@ -67,22 +67,34 @@ def criteria_of(rows: list) -> list:
 
 
 def project(off: dict, n: int, wanted: list, always=()) -> list:
-    """y_t = n columns: the buyer's order Z first, then the provider's; keys always kept
-    (and ``always``: the columns of a published free preview, so every version contains it)."""
+    """y_t = n columns in all: the key columns (and ``always``: the columns of a published free
+    preview, so every version contains it) are always kept and take their slots first; the
+    remaining slots go to the buyer's order Z, then the provider's. Naming columns changes
+    which columns, never how many (more than n only when the kept columns alone exceed n)."""
     order = list(wanted) + [c for c in off["columns"] if c not in wanted]
-    chosen = set(order[:n]) | set(off["key_columns"]) | set(always)
+    kept = {c for c in order if c in off["key_columns"] or c in always}
+    rest = [c for c in order if c not in kept]
+    chosen = kept | set(rest[:max(0, n - len(kept))])
     return [c for c in order if c in chosen]
 
 
 def priced_classes(off: dict, crit_rows: list, measured: dict, reference: dict, floors: dict | None = None) -> list:
-    """The MCKPP's classes for an offering; ``floors`` ({criterion: level}) drops the levels
-    below what a buyer already holds (an upgrade never sells less)."""
+    """The MCKPP's classes for an offering; ``floors`` ({criterion: level}, or {criterion: the held
+    quote's level entry}) drops the levels below what a buyer already holds (an upgrade never
+    sells less). A contractual criterion's floor is best given as its entry: its tier then
+    decides, whatever utility level the tier had when it was bought (tiers scale with m)."""
     crits = build_classes(criteria_of(crit_rows), off["reserve_price"], parse_utility(off["utility"]),
                           off["levels"], measured, reference)
     for c in crits:
         floor = (floors or {}).get(c.name)
+        keep = None
+        if isinstance(floor, dict):
+            if c.tier_of and floor.get("tier") is not None:
+                keep = [j for j, t in enumerate(c.tier_of) if t >= floor["tier"]]
+            floor = floor.get("level") if keep is None else None
         if floor is not None:
             keep = [j for j, l in enumerate(c.levels) if l >= floor - 1e-9]
+        if keep is not None:
             c.levels = [c.levels[j] for j in keep]
             c.scores = [c.scores[j] for j in keep]
             c.prices = [c.prices[j] for j in keep]
@@ -190,7 +202,7 @@ def explain(q: dict, crits: list, omega: dict) -> dict:
 
 def product(off: dict, levels: dict, measured: dict, reference: dict, wanted: list,
             n_reference_columns: int, always=()) -> dict:
-    """MODEL.md §7: the columns, delay and completeness target the quote buys."""
+    """docs/model.md §7: the columns, delay and completeness target the quote buys."""
     ncols = len(off["columns"])
     if "amount_of_data" in levels:
         share = levels["amount_of_data"]["score"] * (reference.get("amount_of_data") or 1.0)

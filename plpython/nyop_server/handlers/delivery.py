@@ -75,7 +75,9 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     replaced in place (same name and OID)."""
     old = json.loads(held["quote"])
     paid = float(old.get("paid_total", old["bid"]))
-    held_levels = {k: v["level"] for k, v in old["levels"].items()}
+    # the held quote's entries: a contractual criterion's floor goes by its tier (its level
+    # depends on the offering's number of levels, which may have changed since)
+    held_levels = dict(old["levels"])
     # the held member, not the group it was bought through: an upgrade never changes provider
     offering = held["held_offering"]
     q = quoting.quote_upgrade(ctx, offering, bid, preferences, held["columns"], held["scope"], solver,
@@ -85,7 +87,7 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     q.pop("full_quality_bid", None)
     if not q["accepted"]:
         return {"status": "rejected", "quote": q, "view": None}
-    if all(q["levels"].get(k) and abs(q["levels"][k]["level"] - v) < 1e-9 for k, v in held_levels.items()):
+    if all(q["levels"].get(k) and _same_level(q["levels"][k], v) for k, v in held_levels.items()):
         q.update(accepted=False, reason="this bid buys nothing beyond the version you hold (bid %s); "
                                         "bid more to upgrade" % held["bid_id"])
         if nxt:        # the smallest extra payment that buys one level more somewhere
@@ -104,3 +106,9 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     oid = views.build_view(ctx, off, q, bid_id, buyer, held["scope"], view_name, order,
                            held=views.Held(held["threshold"], held["masked"]))
     return accepted(ctx, q, oid, bid)
+
+
+def _same_level(new: dict, held: dict) -> bool:
+    if "tier" in new and "tier" in held:
+        return new["tier"] == held["tier"]
+    return abs(new["level"] - held["level"]) < 1e-9
