@@ -289,3 +289,32 @@ def test_an_advisory_lock_on_the_old_key_blocks_nobody(paper_db, buyer):
     conn.execute(f"SET lock_timeout = '2s'; SET nyop.now = '{paper.PAPER_NOW}'")
     status = conn.execute(bid_sql().replace("bid_id, view::text", "status")).fetchone()[0]
     assert status == "accepted"
+
+
+def test_a_buyers_time_zone_makes_nothing_fresher(db, buyer):
+    """A date (or timestamp without time zone) last-updated column is read as UTC: with
+    TimeZone far east, a buyer must not see versions its delay has not reached yet."""
+    db.execute("""CREATE TABLE dz (id int PRIMARY KEY, v int, lu date NOT NULL);
+                  INSERT INTO dz SELECT i, i, DATE '2017-05-08' FROM generate_series(1, 10) i;
+                  SELECT nyop_register_offering('dz', 'dz', 1000, ARRAY['id'], last_updated => 'lu',
+                                                volatility => '10 days');
+                  SELECT nyop_set_criterion('dz', 'timeliness', 1);""")
+    _, conn = buyer()
+    conn.execute("SET nyop.now = '2017-05-09 00:00+00'")
+    status, view, delay = conn.execute(
+        "INSERT INTO nyop.bids (offering, bid, preferences) VALUES ('dz', 800, '{\"timeliness\": 1}') "
+        "RETURNING status, view::text, (quote->>'delay_seconds')::float8").fetchone()
+    assert status == "accepted" and 0 < delay < 86400 * 5
+    def seen(tz, now):
+        conn.execute(f"SET TimeZone = '{tz}'")
+        conn.execute(f"SET nyop.now = '{now}'")
+        return len(conn.execute(f"SELECT * FROM {view}").fetchall())
+    # just before the delay reaches the rows' day (UTC midnight): nothing, whatever the time zone
+    just_before = one(db, "SELECT (TIMESTAMPTZ '2017-05-08 00:00+00' + make_interval(secs => %s) "
+                          "- interval '1 hour')::text", (delay,))
+    assert seen("UTC", just_before) == 0
+    assert seen("Etc/GMT-14", just_before) == 0
+    db.execute("SET TimeZone = 'UTC'")
+    q_utc = one(db, "SELECT nyop_quality('dz')")
+    db.execute("SET TimeZone = 'Etc/GMT-14'")
+    assert one(db, "SELECT nyop_quality('dz')")["timeliness"] == pytest.approx(q_utc["timeliness"])

@@ -8,6 +8,7 @@ Per-row work stays in set-based SQL PostgreSQL can plan and push quals into.
 
 from __future__ import annotations
 
+from .quality import lu_instant
 from .sqltext import ident, literal
 
 HISTORY_SCHEMA = "nyop"
@@ -147,13 +148,15 @@ def inner_sql(off: dict, columns: list, delay_seconds: float, history: str | Non
     base = "SELECT %s FROM %s b" % (sel("b"), off["relation_sql"])
     if delay_seconds > 0:
         lu = ident(off["last_updated"])
+        at = lambda a: lu_instant("%s.%s" % (a, lu), off.get("lu_type")) if off.get("lu_type") in (
+            "date", "timestamp without time zone") else "%s.%s" % (a, lu)
         cutoff = "(SELECT nyop.clock() - %s)" % (delay_sql or "make_interval(secs => %r)" % float(delay_seconds))
-        base += " WHERE b.%s <= %s" % (lu, cutoff)
+        base += " WHERE %s <= %s" % (at("b"), cutoff)
         if history:
             h = history
-            base += (" UNION ALL SELECT %s FROM %s h WHERE h.%s <= %s AND CASE WHEN h.%s IS NULL "
+            base += (" UNION ALL SELECT %s FROM %s h WHERE %s <= %s AND CASE WHEN h.%s IS NULL "
                      "THEN h.%s > %s ELSE h.%s > %s END"
-                     % (sel("h"), h, lu, cutoff, ident(NEXT_LU), ident(VALID_TO), cutoff, ident(NEXT_LU), cutoff))
+                     % (sel("h"), h, at("h"), cutoff, ident(NEXT_LU), ident(VALID_TO), cutoff, ident(NEXT_LU), cutoff))
     sql = "SELECT * FROM (%s) v" % base
     if scope_sql:
         sql += " WHERE %s" % scope_sql
@@ -177,20 +180,46 @@ def cell_hash_sql(alias: str, off: dict, column: str, key_hash_fns: dict, scheme
     return key_hash_sql(alias, off["key_columns"], key_hash_fns, seed)
 
 
+def cell_hashes_sql(inner: str, off: dict, masked: list, key_hash_fns: dict, scheme: int) -> str:
+    """The hash of every non-null masked cell (column h), in one pass over ``inner``: each row
+    fans out into its masked cells (no materialised copy of the rows, no temporary file)."""
+    cells = ", ".join("(CASE WHEN i.%s IS NOT NULL THEN %s END)" % (ident(c), cell_hash_sql("i", off, c, key_hash_fns,
+                                                                                           scheme))
+                      for c in masked)
+    return "SELECT x.h FROM (%s) i CROSS JOIN LATERAL (VALUES %s) x(h) WHERE x.h IS NOT NULL" % (inner, cells)
+
+
 def threshold_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: dict, scheme: int) -> str:
     """The keep-th smallest cell hash over non-null masked cells: cells hashing at or
-    below it are kept, so exactly ``keep`` non-null cells survive (ties aside)."""
-    parts = " UNION ALL ".join("SELECT %s AS h FROM i WHERE i.%s IS NOT NULL"
-                               % (cell_hash_sql("i", off, c, key_hash_fns, scheme), ident(c)) for c in masked)
-    return "WITH i AS MATERIALIZED (%s) SELECT h FROM (%s) c ORDER BY h OFFSET %d LIMIT 1" % (
-        inner, parts, max(keep - 1, 0))
+    below it are kept, so exactly ``keep`` non-null cells survive (ties aside). A bounded sort
+    (top-N heap of ``keep`` hashes): for small offerings only (see :func:`histogram_sql`)."""
+    return "SELECT c.h FROM (%s) c ORDER BY c.h OFFSET %d LIMIT 1" % (
+        cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), max(keep - 1, 0))
+
+
+HISTOGRAM_SHIFT = 48        # 65,536 buckets of the int8 hash space: a hash table of ~4 MB at most
+
+
+def histogram_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: dict, scheme: int) -> str:
+    """Without sorting the cells: the hash bucket (h >> 48) holding the keep-th smallest cell
+    hash, and how many cells lie in the buckets below it (one pass, a hash aggregate)."""
+    return ("SELECT b.b, b.below FROM (SELECT h.b, sum(h.n) OVER (ORDER BY h.b) - h.n AS below, "
+            "sum(h.n) OVER (ORDER BY h.b) AS upto FROM (SELECT c.h >> %d AS b, count(*) AS n FROM (%s) c GROUP BY 1) h"
+            ") b WHERE b.upto >= %d ORDER BY b.b LIMIT 1"
+            % (HISTOGRAM_SHIFT, cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), keep))
+
+
+def bucket_pick_sql(inner: str, off: dict, masked: list, bucket: int, rank: int, key_hash_fns: dict,
+                    scheme: int) -> str:
+    """The rank-th smallest cell hash (1-based) within one histogram bucket (a few cells)."""
+    return ("SELECT c.h FROM (%s) c WHERE c.h >> %d = %d ORDER BY c.h OFFSET %d LIMIT 1"
+            % (cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), HISTOGRAM_SHIFT, int(bucket),
+               max(rank - 1, 0)))
 
 
 def max_hash_sql(inner: str, off: dict, masked: list, key_hash_fns: dict, scheme: int) -> str:
     """The largest hash over non-null masked cells (one aggregate, no sort)."""
-    parts = " UNION ALL ".join("SELECT %s AS h FROM i WHERE i.%s IS NOT NULL"
-                               % (cell_hash_sql("i", off, c, key_hash_fns, scheme), ident(c)) for c in masked)
-    return "WITH i AS MATERIALIZED (%s) SELECT max(h) AS h FROM (%s) c" % (inner, parts)
+    return "SELECT max(c.h) AS h FROM (%s) c" % cell_hashes_sql(inner, off, masked, key_hash_fns, scheme)
 
 
 def counts_sql(inner: str, off: dict, columns: list) -> str:
@@ -275,6 +304,11 @@ def share_threshold(share: float) -> int:
     if share >= 1.0:
         return 2 ** 63 - 1
     return max(MIN_INT8, min(2 ** 63 - 1, MIN_INT8 + int(share * 2.0 ** 64)))
+
+
+def hash_share(threshold: int) -> float:
+    """The share of uniformly hashed cells at or below ``threshold`` (inverse of share_threshold)."""
+    return max(0.0, min(1.0, (int(threshold) - MIN_INT8 + 1) / 2.0 ** 64))
 
 
 def keep_count(target: float, rows: int, n_counted: int, unmasked_nonnull: int, masked_nonnull: int):

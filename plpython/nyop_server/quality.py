@@ -16,8 +16,17 @@ def measured_columns(columns: list, last_updated: str | None) -> list:
     return [c for c in columns if c != last_updated]
 
 
+def lu_instant(column_sql: str, lu_type: str | None) -> str:
+    """The last-updated value as an instant whatever the reader's TimeZone: a date or a
+    timestamp without time zone is read as UTC (casting it to timestamptz would follow the
+    session's TimeZone, and a buyer's setting could make data look fresher)."""
+    if lu_type in ("date", "timestamp without time zone"):
+        return "(%s::timestamp AT TIME ZONE 'UTC')" % column_sql
+    return "%s::timestamptz" % column_sql
+
+
 def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
-                volatility_seconds: float | None, scope_sql: str | None) -> str:
+                volatility_seconds: float | None, scope_sql: str | None, lu_type: str | None = None) -> str:
     """SELECT rows, nonnull, timeliness FROM relation [WHERE scope].
 
     ``$1`` is "now" (timestamptz). Timeliness per row is
@@ -33,7 +42,7 @@ def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
     if last_updated and volatility_seconds:
         # ±infinity: 'infinity' is newer than any "now" (timeliness 1), '-infinity' older than
         # any window (0); the subtraction itself would overflow.
-        lu = "%s::timestamptz" % ident(last_updated)
+        lu = lu_instant(ident(last_updated), lu_type)
         timely = ("avg(coalesce(CASE WHEN isfinite(%s) THEN least(1.0, greatest(0.0, 1.0 - "
                   "extract(epoch FROM ($1::timestamptz - %s)) / %r::float8)) "
                   "WHEN %s > $1::timestamptz THEN 1.0 ELSE 0.0 END, 0.0))"

@@ -84,6 +84,8 @@ SELECT o.name, o.relation::oid AS relid, o.relation::text AS relation_sql, o.pro
        o.key_columns, o.columns, o.last_updated,
        extract(epoch FROM o.volatility)::float8 AS volatility_seconds,
        o.comparison_group, o.utility, o.levels, o.registered_at::text AS registered_at,
+       (SELECT format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = o.relation AND a.attname = o.last_updated) AS lu_type,
        """ + SAFE_SQL % "o.relation" + """ AS safe
 FROM nyop.offerings o WHERE o.name = $1"""
 
