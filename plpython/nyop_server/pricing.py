@@ -99,7 +99,29 @@ def priced_classes(off: dict, crit_rows: list, measured: dict, reference: dict, 
             c.scores = [c.scores[j] for j in keep]
             c.prices = [c.prices[j] for j in keep]
             c.tier_of = [c.tier_of[j] for j in keep] if c.tier_of else []
+        if c.name == "amount_of_data":
+            # how many columns each level delivers (product(): keys count toward them), for the
+            # column-set audit; an upgrade's floor {"columns": n, "kept": k} keeps only the levels
+            # that deliver the n columns the buyer will hold (held ∪ wanted, MODEL §8)
+            c.columns = column_counts(off, c, measured, reference)
+            c.kept, c.n_columns = len(off["key_columns"]), len(off["columns"])
+            floor = (floors or {}).get(c.name)
+            need = floor.get("columns") if isinstance(floor, dict) else None
+            if need is not None and need > floor.get("kept", c.kept):
+                keep = [j for j, n in enumerate(c.columns) if n >= need]
+                c.levels, c.scores, c.prices, c.columns = ([x[j] for j in keep] for x in
+                                                           (c.levels, c.scores, c.prices, c.columns))
     return crits
+
+
+def column_counts(off: dict, c: Criterion, measured: dict, reference: dict) -> list:
+    """Per admissible amount-of-data level, y = ⌈AoC_t · |X_ref|⌉ capped at the offering's
+    columns, as product() computes it (|X_ref| recovered from the measured AoC = |Y| / |X_ref|)."""
+    ncols = len(off["columns"])
+    aoc = measured.get("amount_of_data")
+    n_ref = round((measured.get("columns") or ncols) / aoc) if aoc else ncols
+    ref = reference.get("amount_of_data") or 1.0
+    return [min(ncols, math.ceil(s * ref * n_ref - 1e-9)) for s in c.scores]
 
 
 def quote_offering(off: dict, crit_rows: list, measured: dict, reference: dict, omega: dict,

@@ -17,7 +17,6 @@ SELECT p.bid_id, p.offering AS held_offering, p.view::text AS view_sql, p.view::
 FROM nyop.bids b JOIN nyop.purchases p USING (bid_id)
 WHERE b.buyer = $1::regrole AND b.offering = $2 AND md5(coalesce(b.scope, '')) = md5(coalesce($3, ''))
   AND b.status = 'accepted' AND b.scope IS NOT DISTINCT FROM $3 AND p.superseded_by IS NULL
-  AND ($4::text[] IS NULL OR b.columns IS NOT DISTINCT FROM $4)
 ORDER BY p.bid_id DESC LIMIT 1"""
 
 
@@ -50,8 +49,8 @@ def place_bid(ctx, bid_id, offering, buyer, bid, preferences, columns=None, scop
     if not is_buyer and not ctx.query("SELECT 1 FROM pg_roles WHERE oid = $1::regrole AND rolsuper", ("text",),
                                       (buyer,)):
         raise InsufficientPrivilege("role %s is not a buyer" % buyer, hint="the operator runs nyop_add_buyer(role)")
-    held = ctx.query(HELD_SQL, ("text", "text", "text", "text[]"), (buyer, offering, scope, columns)) \
-        if market else []
+    # whatever columns it names: holdings combine, columns by union (MODEL §8)
+    held = ctx.query(HELD_SQL, ("text", "text", "text"), (buyer, offering, scope)) if market else []
     if held:
         return upgrade(ctx, dict(held[0]), bid_id, offering, buyer, bid, preferences, columns, scope, solver)
     q = quoting.quote_bid(ctx, offering, bid, preferences, columns, scope, solver)
@@ -70,9 +69,10 @@ def accepted(ctx: Ctx, q: dict, oid, paid: float) -> dict:
 
 
 def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope, solver):
-    """A buyer bids again on a purchase it holds (same offering and scope, same or no columns):
-    it pays only this bid, for a version at least as good in every criterion; the view is
-    replaced in place (same name and OID)."""
+    """A buyer bids again on a purchase it holds (same offering and scope, whatever columns it
+    names): it pays only this bid, for a version at least as good in every criterion that holds
+    the union of the held and the newly wanted columns, accepted only if everything paid for the
+    offering covers it (MODEL §8); the view is replaced in place (same name and OID)."""
     old = json.loads(held["quote"])
     paid = float(old.get("paid_total", old["bid"]))
     # the held quote's entries: a contractual criterion's floor goes by its tier (its level
@@ -80,10 +80,15 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     held_levels = dict(old["levels"])
     # the held member, not the group it was bought through: an upgrade never changes provider
     offering = held["held_offering"]
-    q = quoting.quote_upgrade(ctx, offering, bid, preferences, held["columns"], held["scope"], solver,
-                              held_levels, paid)
+    held_cols = old.get("view_columns") or old["columns"]
+    # the union: newly wanted columns first (the buyer's order), then those held
+    hold = [c for c in (columns or [])] + [c for c in held_cols if c not in (columns or [])]
+    q = quoting.quote_upgrade(ctx, offering, bid, preferences, hold, held["scope"], solver,
+                              held_levels, paid, hold=hold)
     q["upgrade_of"] = held["bid_id"]
-    nxt = [n["bid"] for n in (q.pop("next", None) or {}).values() if n.get("bid") is not None]
+    # a level the buyer gives no weight adds no utility: the solver would not buy it
+    nxt = [n["bid"] for n in (q.pop("next", None) or {}).values()
+           if n.get("bid") is not None and n.get("utility_gain", 0) > 0]
     q.pop("full_quality_bid", None)
     if not q["accepted"]:
         return {"status": "rejected", "quote": q, "view": None}
@@ -98,7 +103,6 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     q["paid_total"] = paid + bid
     off = catalog.offering(ctx, q["offering"])
     # the old columns keep their places (dashboards), new ones follow: CREATE OR REPLACE keeps the OID
-    held_cols = old.get("view_columns") or old["columns"]
     order = list(held_cols) + [c for c in q["columns"] if c not in held_cols]
     view_name = ctx.query("SELECT relname FROM pg_class WHERE oid = $1", ("oid",), (held["view_oid"],))[0]["relname"]
     ctx.query("UPDATE nyop.purchases SET superseded_by = $1 WHERE bid_id = $2", ("int8", "int8"),

@@ -23,7 +23,7 @@ def preview_columns(ctx: Ctx, offering: str) -> list:
 
 
 def quote(ctx: Ctx, offering, bid, preferences, columns=None, scope=None, solver="exact") -> dict:
-    """nyop_quote: measures from the session cache (fresh after nyop.quality_cache_ttl)."""
+    """nyop_quote: maintained measures (tables); a scan cached for nyop.quality_cache_ttl otherwise."""
     return _quote(ctx, offering, bid, preferences, columns, scope, solver)
 
 
@@ -33,14 +33,25 @@ def explain(ctx: Ctx, offering, bid, preferences, columns=None, scope=None, solv
 
 
 def quote_bid(ctx: Ctx, offering, bid, preferences, columns, scope, solver) -> dict:
-    """A bid's quote: fresh measures, and the greedy's answer beside the exact one (analytics)."""
+    """A bid's quote: current measures (maintained, or a fresh scan), and the greedy's answer beside
+    the exact one (analytics)."""
     return _quote(ctx, offering, bid, preferences, columns, scope, solver, fresh=True, with_greedy=True)
 
 
 def quote_upgrade(ctx: Ctx, offering, bid, preferences, columns, scope, solver, held_levels: dict,
-                  paid: float) -> dict:
+                  paid: float, hold=None) -> dict:
     """An upgrade of a held purchase: every level at least the held one, priced on everything
-    paid for the offering with this bid (MODEL §8); with what more would buy (its minimum)."""
+    paid for the offering with this bid (MODEL §8); with what more would buy (its minimum).
+    ``hold``: the columns the buyer will then hold (held ∪ newly wanted): the amount-of-data
+    level must deliver them all, so buying columns one bid at a time never costs less."""
+    if hold:
+        off = catalog.offering(ctx, offering)
+        kept = set(off["key_columns"]) | set(preview_columns(ctx, offering))
+        held_levels = dict(held_levels)
+        aod = held_levels.get("amount_of_data")
+        aod = dict(aod) if isinstance(aod, dict) else ({} if aod is None else {"level": aod})
+        aod.update(columns=len(set(hold) | kept), kept=len(kept))
+        held_levels["amount_of_data"] = aod
     return _quote(ctx, offering, bid, preferences, columns, scope, solver, fresh=True, floors=held_levels,
                   budget=paid + float(pricing.check_bid(bid)), with_greedy=True, explain=True)
 
