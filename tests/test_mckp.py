@@ -92,19 +92,19 @@ def milp_optimum(weights, profits, capacity):
 
 @contextlib.contextmanager
 def solver_paths(mode):
-    """Force code paths on small instances: "bounds" skips the direct
-    enumeration of tiny instances (so the Lagrangian bound, reduction and
-    threshold rounds run); "loop" additionally makes every merge use the
-    bounded-memory slice loop instead of the outer product."""
-    old = mckp._TINY_PRODUCT, mckp._OUTER_LIMIT
+    """Force code paths on small instances: "bounds" skips the plain-Python
+    search of small instances (so the vectorised expanding-core search runs);
+    "loop" additionally makes every merge test its items one at a time (the
+    path of large state sets) instead of all (item, state) pairs at once."""
+    old = mckp._SMALL_ITEMS, mckp._PAIRS
     if mode in ("bounds", "loop"):
-        mckp._TINY_PRODUCT = 0
+        mckp._SMALL_ITEMS = 0
     if mode == "loop":
-        mckp._OUTER_LIMIT = 0
+        mckp._PAIRS = 0
     try:
         yield
     finally:
-        mckp._TINY_PRODUCT, mckp._OUTER_LIMIT = old
+        mckp._SMALL_ITEMS, mckp._PAIRS = old
 
 
 # --------------------------------------------------------------------------
@@ -393,11 +393,17 @@ def test_frontier_cap_returns_certified_gap():
 
 
 def test_frontier_cap_tiny_instance():
+    """A one-state cap: the answer is feasible and certified; it may even be proven optimal
+    (when every state the cap dropped is bounded below the incumbent)."""
     weights, profits, cap = paper_instance()
-    s = solve_exact(weights, profits, cap, max_frontier=1)
-    check_solution(s, weights, profits, cap)
-    assert not s.optimal
-    assert s.profit + s.gap >= 9.15 - 1e-12
+    for mode in ("default", "bounds", "loop"):
+        with solver_paths(mode):
+            s = solve_exact(weights, profits, cap, max_frontier=1)
+        check_solution(s, weights, profits, cap)
+        assert s.profit + s.gap >= 9.15 - 1e-12
+        assert s.optimal == (s.stopped_by is None)
+        if s.optimal:
+            assert round(s.profit, 2) == 9.15
 
 
 # --------------------------------------------------------------------------

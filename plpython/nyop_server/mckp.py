@@ -32,60 +32,76 @@ price difference that matters.  Every solver here uses that same limit, and
 :func:`solve_exact` is exact with respect to it: no feasible choice has a
 profit larger than the returned one by more than about ``1e-12`` times the
 magnitude of the profit sums involved (pruning discards states that can at
-best *tie* the incumbent up to that round-off tolerance).  (A choice whose
-total lands within summation round-off of the limit itself may exceed it by
-that round-off.)
+best *tie* the incumbent up to that round-off tolerance).  When every profit
+is an integer, an improvement must be worth at least 1, and the bounds are
+used that way.  (A choice whose total lands within summation round-off of the
+limit itself may exceed it by that round-off.)
 
 Solvers
 -------
 :func:`solve_greedy`
     Algorithm 5.1 of the nyop paper, exactly (a trace is returned): start
-    every class at item 0, sort incremental efficiencies, take them while
-    they fit.  Fast, not optimal.
+    every class at item 0, sort incremental efficiencies (ties within a
+    relative 1e-9 by class, then level), take them while they fit.  Fast,
+    not optimal.
 :func:`solve_exact`
-    Lagrangian/LP bound + repair heuristic + variable reduction + Pareto
-    frontier dynamic programming (meet in the middle) with bounding, run
-    with a growing deficit threshold.  Exact; if a frontier grows
-    beyond ``max_frontier`` it stops and returns its incumbent with a
-    certified gap instead of running away (it never hangs inside a backend).
+    LP relaxation + bounds + an expanding core solved by dynamic programming
+    with upper-bound fathoming (in the spirit of Pisinger's minimal algorithm;
+    see ``docs/solver.md``).  Exact; when a limit stops it (states or time) it
+    returns the best solution found, a certified gap and ``stopped_by``.
 :func:`lp_bound`
-    The LP relaxation value (``= min_lambda L(lambda)``), an upper bound on
-    every feasible profit.
+    The LP relaxation value, an upper bound on every feasible profit.
 
-Only numpy is needed; the module does no work at import time, so it loads
-fast inside PL/Python.
+Small instances (at most ``_SMALL_ITEMS`` items in all, plain Python numbers:
+every pricing quote) are solved in plain Python, so numpy is not even
+imported; numpy is imported lazily, where it vectorises.
 """
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+import math
 import numbers
-
-import numpy as np
+import sys
+import time
 
 from nyop_server.errors import InvalidParameter, NyopError
 
 __all__ = [
     "Infeasible", "Solution", "validate", "solve", "solve_greedy",
-    "solve_exact", "lp_bound", "random_pricing_instance",
-    "FEAS_REL", "FEAS_ABS", "capacity_limit",
+    "solve_exact", "lp_bound", "random_pricing_instance", "classic_instance",
+    "CLASSIC_KINDS", "FEAS_REL", "FEAS_ABS", "TIE_RTOL", "capacity_limit",
 ]
 
 #: Relative feasibility slack on the capacity (see module docstring).
 FEAS_REL = 1e-12
 #: Absolute feasibility slack on the capacity (see module docstring).
 FEAS_ABS = 1e-9
+#: Greedy efficiencies equal within this relative tolerance are ties (MODEL.md §5).
+TIE_RTOL = 1e-9
 # Relative tolerance for comparing profits (bounds vs. incumbent).
 _PROFIT_RTOL = 1e-12
-# Inputs whose full enumeration is at most this big skip the bounding
-# machinery and go straight to the frontier merge (no reduction needed).
-_TINY_PRODUCT = 5000
-# Above this many outer-product candidates a merge stage works item by item
-# (bounded memory) instead of materialising the whole frontier x items grid.
-_OUTER_LIMIT = 1 << 16
-# Deficit-threshold schedule of the exact search (see _solve_packed): start at
-# this fraction of the initial gap, grow by this factor per round.
-_T_START = 1.0 / 16.0
-_T_GROW = 4.0
+# Instances with at most this many items in all are solved in plain Python.
+_SMALL_ITEMS = 256
+# The plain-Python exact search examines at most this many state/item pairs
+# before it hands the instance over to the vectorised search.
+_PY_WORK = 4000
+# Up to this many (item, state) pairs a merge tests them all at once, else item by item.
+_PAIRS = 1 << 15
+# At most this many classes are merged in one step, while (states x moves) stays below
+# _GROUP_PAIRS.
+_GROUP = 6
+_GROUP_PAIRS = 4096
+#: Default cap on the number of live states of the exact search.
+DEFAULT_MAX_STATES = 400_000
+#: Default time limit (seconds) of the exact search.
+DEFAULT_MAX_SECONDS = 10.0
+
+_INF = math.inf
+
+
+def _np():
+    import numpy
+    return numpy
 
 
 class Infeasible(NyopError):
@@ -103,6 +119,8 @@ class Solution:
     ``optimal`` is True only when optimality is proven; ``gap`` is a certified
     upper bound minus ``profit`` (0 when optimal).  ``steps`` is the greedy
     trace ``(class, item, residual capacity after)``; empty for other solvers.
+    ``stopped_by`` names the limit that stopped the exact search before it
+    could prove optimality (``"states"`` or ``"time"``), else None.
     """
 
     choice: list
@@ -111,6 +129,7 @@ class Solution:
     optimal: bool
     gap: float
     steps: list = field(default_factory=list)
+    stopped_by: str = None
 
 
 def capacity_limit(capacity):
@@ -127,11 +146,16 @@ def _ptol(value):
 # --------------------------------------------------------------------------
 
 def _is_number(x):
-    return (isinstance(x, (numbers.Real, Decimal, np.number))
-            and not isinstance(x, (bool, np.bool_, complex, np.complexfloating)))
+    if isinstance(x, (bool, complex)):
+        return False
+    if isinstance(x, (numbers.Real, Decimal)):
+        return True
+    np = sys.modules.get("numpy")
+    return (np is not None and isinstance(x, np.number)
+            and not isinstance(x, (np.bool_, np.complexfloating)))
 
 
-def _row_to_float(row, what, i):
+def _row_to_float(np, row, what, i):
     """One class as a float64 1-D array; missing entries (None) become NaN."""
     if isinstance(row, np.ndarray):
         arr = row
@@ -165,7 +189,7 @@ def _row_to_float(row, what, i):
     raise InvalidParameter("%s[%d] is not numeric (dtype %s)" % (what, i, arr.dtype))
 
 
-def _rows(x, what):
+def _rows(np, x, what):
     """Split weights/profits input into a list of float rows (NaN = missing)."""
     if isinstance(x, np.ndarray) and x.dtype.kind != "O":
         if x.ndim != 2:
@@ -182,16 +206,28 @@ def _rows(x, what):
     except TypeError:
         raise InvalidParameter("%s must be a list of per-class arrays or a 2-D array, got %r"
                                % (what, type(x).__name__))
-    return [_row_to_float(r, what, i) for i, r in enumerate(seq)]
+    if seq and all(isinstance(r, (list, tuple)) for r in seq):
+        # rectangular and numeric as a whole: one conversion instead of one per row
+        try:
+            arr = np.asarray(seq)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is not None and arr.ndim == 2 and arr.shape[1] > 0 and arr.dtype.kind in "iuf":
+            return list(arr.astype(np.float64, copy=False))
+    return [_row_to_float(np, r, what, i) for i, r in enumerate(seq)]
 
 
 def _validate_capacity(capacity):
-    if isinstance(capacity, np.ndarray) and capacity.ndim == 0:
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(capacity, np.ndarray) and capacity.ndim == 0:
         capacity = capacity[()]
     if not _is_number(capacity):
         raise InvalidParameter("capacity must be a number, got %r" % (capacity,))
-    c = float(capacity)
-    if not np.isfinite(c):
+    try:
+        c = float(capacity)
+    except OverflowError:
+        c = _INF
+    if not math.isfinite(c):
         raise InvalidParameter("capacity must be finite, got %r" % (capacity,))
     if c < 0:
         raise InvalidParameter("capacity must be >= 0, got %r" % (capacity,))
@@ -212,9 +248,10 @@ def validate(weights, profits, capacity):
     any finite real; negative ones are allowed, the solvers do not need a sign.)
     Feasibility is *not* checked here (see :class:`Infeasible`).
     """
+    np = _np()
     cap = _validate_capacity(capacity)
-    wr = _rows(weights, "weights")
-    pr = _rows(profits, "profits")
+    wr = _rows(np, weights, "weights")
+    pr = _rows(np, profits, "profits")
     if len(wr) == 0:
         raise InvalidParameter("weights is empty: need at least one class")
     if len(pr) == 0:
@@ -230,13 +267,13 @@ def validate(weights, profits, capacity):
             return wr, pr, cap
     out_w, out_p = [], []
     for i, (w, p) in enumerate(zip(wr, pr)):
-        w, p = _check_class(i, w, p)
+        w, p = _check_class(np, i, w, p)
         out_w.append(w)
         out_p.append(p)
     return out_w, out_p, cap
 
 
-def _check_class(i, w, p):
+def _check_class(np, i, w, p):
     """Checks of one class; strips trailing NaN padding; raises on bad data."""
     if w.shape[0] != p.shape[0]:
         raise InvalidParameter("class %d has %d weights but %d profits"
@@ -264,8 +301,115 @@ def _check_class(i, w, p):
     return w, p
 
 
-def _check_feasible(ws, cap):
-    minw = float(sum(float(w.min()) for w in ws))
+def _plain_rows(weights, profits):
+    """The instance as lists of float lists when it is small and plain (lists or tuples
+    of finite ``int``/``float``, matching shapes, no padding, weights >= 0); else None,
+    and the general (numpy) validation decides, with its error messages."""
+    if type(weights) not in (list, tuple) or type(profits) not in (list, tuple):
+        return None
+    if not weights or len(weights) != len(profits):
+        return None
+    isfinite = math.isfinite
+    total = 0
+    ws, ps = [], []
+    for rw, rp in zip(weights, profits):
+        if type(rw) not in (list, tuple) or type(rp) not in (list, tuple):
+            return None
+        m = len(rw)
+        total += m
+        if m == 0 or len(rp) != m or total > _SMALL_ITEMS:
+            return None
+        fw, fp = [], []
+        try:
+            for x in rw:
+                t = type(x)
+                if t is not float and t is not int:
+                    return None
+                x = float(x)
+                if not (x >= 0.0 and isfinite(x)):
+                    return None
+                fw.append(x)
+            for x in rp:
+                t = type(x)
+                if t is not float and t is not int:
+                    return None
+                x = float(x)
+                if not isfinite(x):
+                    return None
+                fp.append(x)
+        except OverflowError:
+            return None
+        ws.append(fw)
+        ps.append(fp)
+    return ws, ps
+
+
+def _as_matrix(np, x):
+    """``x`` as an ``n x m`` float64 matrix when it plainly is one (a 2-D numeric array,
+    or equal-length rows of numbers), else None."""
+    if isinstance(x, np.ndarray):
+        if x.ndim == 2 and x.dtype.kind in "iuf":
+            return x.astype(np.float64, copy=False)
+        return None
+    if type(x) not in (list, tuple) or not x or not all(type(r) in (list, tuple) for r in x):
+        return None
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError):
+        return None
+    if arr.ndim == 2 and arr.dtype.kind in "iuf":
+        return arr.astype(np.float64, copy=False)
+    return None
+
+
+class _Mat:
+    """A large validated instance: ``n x m`` float64 matrices; ``valid`` marks real
+    items (None: every position is one); padding holds weight 0, profit -inf."""
+
+    __slots__ = ("W", "P", "valid", "n", "m")
+
+    def __init__(self, W, P, valid=None):
+        self.W, self.P, self.valid = W, P, valid
+        self.n, self.m = W.shape
+
+
+def _prepare(weights, profits, capacity):
+    """Validated instance: ``(ws, ps, cap, small)``.  Small instances come as lists of
+    float lists (plain Python solvers); large ones as ``(_Mat, None, cap, False)``."""
+    cap = _validate_capacity(capacity)
+    plain = _plain_rows(weights, profits)
+    if plain is not None:
+        return plain[0], plain[1], cap, True
+    np = _np()
+    W = _as_matrix(np, weights)
+    P = None if W is None else _as_matrix(np, profits)
+    if (P is not None and W.shape == P.shape and W.shape[0] > 0 and W.shape[1] > 0
+            and np.isfinite(W).all() and np.isfinite(P).all() and not (W < 0).any()):
+        if W.size > _SMALL_ITEMS:
+            return _Mat(W, P), None, cap, False
+        return W.tolist(), P.tolist(), cap, True
+    ws, ps, cap = validate(weights, profits, capacity)
+    sizes = [w.shape[0] for w in ws]
+    if sum(sizes) <= _SMALL_ITEMS:
+        return [w.tolist() for w in ws], [p.tolist() for p in ps], cap, True
+    n, m = len(ws), max(sizes)
+    if min(sizes) == m:
+        return _Mat(np.array(ws), np.array(ps)), None, cap, False
+    valid = np.arange(m)[None, :] < np.array(sizes)[:, None]
+    W = np.zeros((n, m))
+    P = np.full((n, m), -np.inf)
+    W[valid] = np.concatenate(ws)
+    P[valid] = np.concatenate(ps)
+    return _Mat(W, P, valid), None, cap, False
+
+
+def _check_feasible(ws, cap, small):
+    if small:
+        minw = float(sum(min(w) for w in ws))
+    else:
+        np = _np()
+        W = ws.W if ws.valid is None else np.where(ws.valid, ws.W, np.inf)
+        minw = float(W.min(axis=1).sum())
     if minw > capacity_limit(cap):
         raise Infeasible(
             "infeasible: the lightest choice (cheapest item of every class) has total weight "
@@ -273,78 +417,215 @@ def _check_feasible(ws, cap):
             detail="minimum total weight %r, capacity %r" % (minw, cap))
 
 
-# --------------------------------------------------------------------------
-# packed representation
-# --------------------------------------------------------------------------
-
-class _Packed:
-    """Per-class undominated items, padded to an ``n x k`` matrix.
-
-    Rows are sorted by weight with weight *and* profit strictly increasing
-    (dominated items removed: an item is dominated if another has weight <=
-    and profit >= it).  Padding has weight 0 and profit -inf so that
-    ``P - lam*W`` is ``-inf`` there for every ``lam >= 0`` (no NaN).
-    ``idx`` maps back to the caller's item index.
-    """
-
-    __slots__ = ("W", "P", "idx", "k", "valid", "n")
-
-    def __init__(self, ws, ps):
-        n = len(ws)
-        sizes = np.fromiter((w.shape[0] for w in ws), dtype=np.int64, count=n)
-        m = int(sizes.max())
-        if (sizes == m).all():
-            W = np.array(ws, dtype=np.float64)
-            P = np.array(ps, dtype=np.float64)
-            valid = np.ones((n, m), dtype=bool)
-        else:
-            W = np.full((n, m), np.inf)
-            P = np.full((n, m), -np.inf)
-            valid = np.arange(m)[None, :] < sizes[:, None]
-            W[valid] = np.concatenate(ws)
-            P[valid] = np.concatenate(ps)
-        rows = np.arange(n)[:, None]
-        # sort each row by (weight asc, profit desc); padding (w=inf) last
-        o1 = np.argsort(-P, axis=1, kind="stable")
-        o2 = np.argsort(W[rows, o1], axis=1, kind="stable")
-        order = o1[rows, o2]
-        W = W[rows, order]
-        P = P[rows, order]
-        valid = valid[rows, order]
-        # keep strictly increasing profit along the row
-        keep = valid.copy()
-        if m > 1:
-            run = np.maximum.accumulate(P, axis=1)
-            keep[:, 1:] &= P[:, 1:] > run[:, :-1]
-        k = keep.sum(axis=1)
-        kmax = int(k.max())
-        if kmax == m and keep.all():
-            self.W, self.P, self.idx = W, P, order
-            self.valid = keep
-        else:
-            col = np.cumsum(keep, axis=1) - 1
-            r, c = np.nonzero(keep)
-            cc = col[r, c]
-            self.W = np.zeros((n, kmax))
-            self.P = np.full((n, kmax), -np.inf)
-            self.idx = np.zeros((n, kmax), dtype=np.int64)
-            self.W[r, cc] = W[r, c]
-            self.P[r, cc] = P[r, c]
-            self.idx[r, cc] = order[r, c]
-            self.valid = np.arange(kmax)[None, :] < k[:, None]
-        self.k = k
-        self.n = n
-
-
 def _totals(ws, ps, choice):
+    if isinstance(ws, _Mat):
+        np = _np()
+        rows = np.arange(ws.n)
+        return float(ws.W[rows, choice].sum()), float(ws.P[rows, choice].sum())
     w = float(sum(float(ws[i][j]) for i, j in enumerate(choice)))
     p = float(sum(float(ps[i][j]) for i, j in enumerate(choice)))
     return w, p
 
 
 # --------------------------------------------------------------------------
-# Lagrangian / LP bound
+# plain Python: classes, LP relaxation, exact search (small instances)
 # --------------------------------------------------------------------------
+
+def _py_pack(ws, ps):
+    """Per class the undominated items ``(w, p, j)``, weight and profit strictly increasing."""
+    out = []
+    for w, p in zip(ws, ps):
+        items = []
+        best = -_INF
+        for j in sorted(range(len(w)), key=lambda j: (w[j], -p[j])):
+            if p[j] > best:
+                items.append((w[j], p[j], j))
+                best = p[j]
+        out.append(items)
+    return out
+
+
+def _py_lp(cls, limit):
+    """LP relaxation by the Sinha-Zoltners greedy on the upper convex hulls.
+
+    Returns ``(lam, ub, pos)``: the multiplier (the slope of the split hull
+    edge, 0 when everything fits), the LP value and the break solution
+    ``pos`` (positions into ``cls``; feasible: the split class stays on the
+    lighter end of its split edge).
+    """
+    wt = sum(c[0][0] for c in cls)
+    pt = sum(c[0][1] for c in cls)
+    edges = []
+    for i, items in enumerate(cls):
+        hull = [0]
+        for j in range(1, len(items)):
+            wc, pc, _ = items[j]
+            while len(hull) >= 2:
+                wa, pa, _ = items[hull[-2]]
+                wb, pb, _ = items[hull[-1]]
+                if (pb - pa) * (wc - wb) <= (pc - pb) * (wb - wa):
+                    hull.pop()
+                else:
+                    break
+            hull.append(j)
+        for t in range(1, len(hull)):
+            wa, pa, _ = items[hull[t - 1]]
+            wb, pb, _ = items[hull[t]]
+            edges.append(((pb - pa) / (wb - wa), wb - wa, pb - pa, i, hull[t]))
+    edges.sort(key=lambda e: -e[0])
+    pos = [0] * len(cls)
+    for slope, dw, dp, i, j in edges:
+        if wt + dw <= limit:
+            wt += dw
+            pt += dp
+            pos[i] = j
+        else:
+            return slope, pt + dp * ((limit - wt) / dw), pos
+    return 0.0, pt, pos
+
+
+def _py_improve(cls, pos, limit, rounds=8):
+    """Greedy repair: move one class at a time to the item with the largest profit
+    gain that still fits (a few rounds)."""
+    cols = list(pos)
+    resid = limit - sum(cls[i][j][0] for i, j in enumerate(cols))
+    for _ in range(rounds):
+        best, bi, bj = 0.0, -1, -1
+        for i, items in enumerate(cls):
+            wc, pc, _ = items[cols[i]]
+            for j in range(cols[i] + 1, len(items)):
+                w, p, _ = items[j]
+                if w - wc > resid:
+                    break
+                if p - pc > best:
+                    best, bi, bj = p - pc, i, j
+        if bi < 0:
+            break
+        resid -= cls[bi][bj][0] - cls[bi][cols[bi]][0]
+        cols[bi] = bj
+    return cols
+
+
+def _is_integral(values):
+    return all(v == math.floor(v) and abs(v) < 4503599627370496.0 for v in values)
+
+
+def _py_exact(ws, ps, limit, max_states):
+    """Exact search in plain Python for small instances.
+
+    LP relaxation (hull greedy) -> multiplier ``lam`` and bound ``UB``;
+    incumbent ``LB`` from the break solution; deficits
+    ``d_ij = max_j' r_ij' - r_ij`` with ``r = p - lam w`` (every choice has
+    profit ``<= UB - sum d``); items with ``d >= UB - LB`` drop out and the
+    remaining classes are merged one by one into a Pareto frontier of
+    (weight, profit) states, pruned on the deficit and on the lightest
+    completion.  Returns ``(choice, True, UB)``, or None when the frontier
+    outgrows ``max_states`` or the work budget (the caller then runs the
+    vectorised search).
+    """
+    cls = _py_pack(ws, ps)
+    n = len(cls)
+    if sum(c[-1][0] for c in cls) <= limit:
+        return [c[-1][2] for c in cls], True, float(sum(c[-1][1] for c in cls))
+    lam, ub_lp, pos = _py_lp(cls, limit)
+    rmax = [max(p - lam * w for w, p, _ in c) for c in cls]
+    UB = min(ub_lp, lam * limit + sum(rmax))
+    cols = _py_improve(cls, pos, limit)
+    LB = sum(cls[i][j][1] for i, j in enumerate(cols))
+    scale = abs(UB) + lam * limit + sum(max(abs(p) for _, p, _ in c) for c in cls)
+    tol = _ptol(scale)
+    need = 1.0 - tol if _is_integral(p for c in cls for _, p, _ in c) else tol
+    if UB - LB <= need:
+        return [cls[i][j][2] for i, j in enumerate(cols)], True, UB
+    thr = UB - LB - need
+    fw = fp = fd = 0.0
+    fixed = [None] * n
+    free = []
+    for i, c in enumerate(cls):
+        alive = []
+        for t, (w, p, _) in enumerate(c):
+            d = rmax[i] - (p - lam * w)
+            if d < thr:
+                alive.append((d, w, p, t))
+        if len(alive) == 1:
+            d, w, p, t = alive[0]
+            fixed[i] = t
+            fw += w
+            fp += p
+            fd += d
+        else:
+            alive.sort()
+            free.append((i, alive))
+    free.sort(key=lambda x: len(x[1]))
+    rest = [0.0] * (len(free) + 1)
+    for s in range(len(free) - 1, -1, -1):
+        rest[s] = rest[s + 1] + min(a[1] for a in free[s][1])
+    sw, sp, sd = [fw], [fp], [fd]
+    trace = []
+    work = 0
+    for s, (i, alive) in enumerate(free):
+        work += len(sw) * len(alive)
+        if work > _PY_WORK:
+            return None
+        room = limit - rest[s + 1]
+        cand = []
+        for q in range(len(sw)):
+            w0, p0, d0 = sw[q], sp[q], sd[q]
+            for d, w, p, t in alive:
+                if d0 + d >= thr:
+                    break
+                if w0 + w <= room:
+                    cand.append((w0 + w, -(p0 + p), d0 + d, q, t))
+        cand.sort()
+        keep = []
+        best = -_INF
+        for c in cand:
+            if -c[1] > best:
+                best = -c[1]
+                keep.append(c)
+        if len(keep) > max_states:
+            return None
+        if not keep:
+            break
+        sw = [c[0] for c in keep]
+        sp = [-c[1] for c in keep]
+        sd = [c[2] for c in keep]
+        trace.append(([c[3] for c in keep], [c[4] for c in keep]))
+    else:
+        if free and sp and sp[-1] > LB:
+            # the last state of the frontier is the most profitable one
+            q = len(sp) - 1
+            cols = list(fixed)
+            for s in range(len(free) - 1, -1, -1):
+                par, it = trace[s]
+                cols[free[s][0]] = it[q]
+                q = par[q]
+    return [cls[i][j][2] for i, j in enumerate(cols)], True, UB
+
+
+# --------------------------------------------------------------------------
+# numpy: packed representation, Lagrangian bound
+# --------------------------------------------------------------------------
+
+class _Packed:
+    """A large instance for the vectorised solvers: the ``n x m`` matrices of a
+    :class:`_Mat` (rows in the caller's item order; padding weight 0, profit
+    -inf, so ``P - lam*W`` is ``-inf`` there for every ``lam >= 0``), with per
+    class the lightest item ``light`` and the most profitable item ``best``
+    (the lightest one on ties).  Dominated items are not removed: they never
+    raise a bound, and the search drops the states they lead to as dominated.
+    """
+
+    __slots__ = ("W", "P", "valid", "n", "light", "best")
+
+    def __init__(self, mat):
+        np = _np()
+        self.W, self.P, self.valid, self.n = mat.W, mat.P, mat.valid, mat.n
+        Wl = self.W if self.valid is None else np.where(self.valid, self.W, np.inf)
+        self.light = Wl.argmin(axis=1)
+        pm = self.P.max(axis=1)
+        self.best = np.where(self.P == pm[:, None], Wl, np.inf).argmin(axis=1)
+
 
 def _lagrangian(pk, limit):
     """Minimise ``L(lam) = lam*C + sum_i max_j (p_ij - lam*w_ij)`` over ``lam >= 0``.
@@ -363,17 +644,17 @@ def _lagrangian(pk, limit):
     (column indices into ``pk``), the argmax at ``lam`` with ties broken to
     the lightest item.
     """
+    np = _np()
     n = pk.n
     rows = np.arange(n)
     W, P = pk.W, pk.P
-    # lam = 0: the most profitable (= heaviest undominated) item everywhere
-    last = pk.k - 1
+    # lam = 0: the most profitable item everywhere
+    last = pk.best
     W_lo = float(W[rows, last].sum())
     P_lo = float(P[rows, last].sum())
-    zero = np.zeros(n, dtype=np.int64)
-    W_hi = float(W[:, 0].sum())
-    P_hi = float(P[:, 0].sum())
-    hi_cols = zero
+    W_hi = float(W[rows, pk.light].sum())
+    P_hi = float(P[rows, pk.light].sum())
+    hi_cols = pk.light
     if W_lo <= limit:
         return 0.0, P_lo, last
     best_ub, best_lam = np.inf, 0.0
@@ -409,20 +690,26 @@ def lp_bound(weights, profits, capacity):
 
     Raises :class:`Infeasible` when no choice fits (the LP is infeasible too).
     """
-    ws, ps, cap = validate(weights, profits, capacity)
-    _check_feasible(ws, cap)
-    pk = _Packed(ws, ps)
-    return float(_lagrangian(pk, capacity_limit(cap))[1])
+    ws, ps, cap, small = _prepare(weights, profits, capacity)
+    _check_feasible(ws, cap, small)
+    return _lp_value(ws, ps, capacity_limit(cap), small)
 
 
-# --------------------------------------------------------------------------
-# heuristics
-# --------------------------------------------------------------------------
+def _lp_value(ws, ps, limit, small):
+    if small:
+        cls = _py_pack(ws, ps)
+        lam, ub, _ = _py_lp(cls, limit)
+        if lam > 0:
+            ub = min(ub, lam * limit + sum(max(p - lam * w for w, p, _ in c) for c in cls))
+        return float(ub)
+    return float(_lagrangian(_Packed(ws), limit)[1])
 
-def _improve(pk, cols, limit, max_rounds=None):
-    """Greedy repair: repeatedly move one class to the item with the largest
-    profit gain that still fits, until no move improves.  Vectorised over the
-    padded matrix; at most ``max_rounds`` (default ``2n``) moves."""
+
+def _improve(pk, cols, limit, max_rounds=8):
+    """Greedy repair, vectorised: each round gives every class its most profitable
+    upgrade that fits the residual capacity on its own, then applies them by
+    decreasing gain while they fit together (at most ``max_rounds`` rounds)."""
+    np = _np()
     n = pk.n
     rows = np.arange(n)
     cols = np.array(cols, dtype=np.int64)
@@ -430,25 +717,111 @@ def _improve(pk, cols, limit, max_rounds=None):
     cw = W[rows, cols]
     cp = P[rows, cols]
     resid = limit - float(cw.sum())
-    rounds = 2 * n if max_rounds is None else max_rounds
-    for _ in range(rounds):
-        gain = P - cp[:, None]
-        ok = (W - cw[:, None]) <= resid
-        gain = np.where(ok, gain, -np.inf)
-        f = int(gain.argmax())
-        i, j = divmod(f, gain.shape[1])
-        if not gain[i, j] > 0:
+    for _ in range(max_rounds):
+        gain = np.where(W - cw[:, None] <= resid, P - cp[:, None], -np.inf)
+        j = gain.argmax(axis=1)
+        g = gain[rows, j]
+        cand = np.flatnonzero(g > 0)
+        if not cand.shape[0]:
             break
-        resid -= W[i, j] - cw[i]
-        cols[i] = j
-        cw[i] = W[i, j]
-        cp[i] = P[i, j]
+        cand = cand[np.argsort(-g[cand], kind="stable")]
+        dw = W[cand, j[cand]] - cw[cand]
+        took = False
+        for i, jj, d in zip(cand.tolist(), j[cand].tolist(), dw.tolist()):
+            if d <= resid:
+                resid -= d
+                cols[i] = jj
+                cw[i] = W[i, jj]
+                cp[i] = P[i, jj]
+                took = True
+        if not took:
+            break
     return cols
 
 
 # --------------------------------------------------------------------------
 # greedy (paper, Algorithm 5.1)
 # --------------------------------------------------------------------------
+
+def _tied(a, b):
+    """``a >= b`` are equal efficiencies within TIE_RTOL (infinities only tie themselves)."""
+    return a == b or (math.isfinite(a) and math.isfinite(b)
+                      and a - b <= TIE_RTOL * max(abs(a), abs(b)))
+
+
+def _greedy_order_py(ws, ps):
+    """Incremental items ``(class, level, weight step)`` in the greedy's order."""
+    items = []
+    for i, (w, p) in enumerate(zip(ws, ps)):
+        for j in range(1, len(w)):
+            dw = w[j] - w[j - 1]
+            dp = p[j] - p[j - 1]
+            if dw != 0:
+                e = dp / dw
+            else:
+                e = _INF if dp > 0 else (-_INF if dp < 0 else 0.0)
+            items.append((e, i, j, dw))
+    items.sort(key=lambda t: (-t[0], t[1], t[2]))
+    out = []
+    k, N = 0, len(items)
+    while k < N:
+        lead = items[k][0]
+        t = k + 1
+        while t < N and _tied(lead, items[t][0]):
+            t += 1
+        grp = items[k:t]
+        if t - k > 1:
+            grp.sort(key=lambda x: (x[1], x[2]))
+        out.extend(grp)
+        k = t
+    return [(i, j, dw) for _, i, j, dw in out]
+
+
+def _greedy_order_np(mat):
+    np = _np()
+    n, m = mat.n, mat.m
+    if m < 2:
+        return []
+    dws = np.diff(mat.W, axis=1)
+    with np.errstate(all="ignore"):
+        dp = np.diff(mat.P, axis=1)
+        eff = dp / dws
+    z = dws == 0
+    if z.any():
+        eff[z] = np.where(dp[z] > 0, np.inf, np.where(dp[z] < 0, -np.inf, 0.0))
+    ci = np.repeat(np.arange(n, dtype=np.int64), m - 1)
+    cj = np.tile(np.arange(1, m, dtype=np.int64), n)
+    eff = eff.ravel()
+    dws = dws.ravel()
+    if mat.valid is not None:
+        ok = mat.valid[:, 1:].ravel()
+        ci, cj, eff, dws = ci[ok], cj[ok], eff[ok], dws[ok]
+    order = np.lexsort((cj, ci, -eff))
+    e = eff[order]
+    if e.shape[0] > 1:
+        a, b = e[:-1], e[1:]
+        with np.errstate(all="ignore"):
+            close = (a == b) | (np.isfinite(a) & np.isfinite(b)
+                                & (a - b <= TIE_RTOL * np.maximum(np.abs(a), np.abs(b))))
+        near = close & (a != b)
+        if near.any():
+            # groups with the leader rule (an efficiency ties the group's first one),
+            # worked out in Python only along runs of close neighbours
+            gid = np.arange(e.shape[0])
+            el = e.tolist()
+            N = len(el)
+            k = 0
+            for s in np.flatnonzero(close).tolist():
+                if s < k:
+                    continue                     # inside the previous group
+                t = s + 1
+                while t < N and _tied(el[s], el[t]):
+                    gid[t] = s
+                    t += 1
+                k = t
+            order = order[np.lexsort((cj[order], ci[order], gid))]
+    return list(zip(ci[order].tolist(), cj[order].tolist(), dws[order].tolist()))
+
 
 def solve_greedy(weights, profits, capacity):
     """The paper's Algorithm 5.1, verbatim, with its trace.
@@ -458,7 +831,9 @@ def solve_greedy(weights, profits, capacity):
     ``c = C - sum_i w_i0``.  The incremental items
     ``e_ij = (p_ij - p_i,j-1) / (w_ij - w_i,j-1)`` (j >= 1; a zero weight
     step counts as +inf if the profit step is > 0, -inf if < 0, 0 if both are
-    0) are sorted descending (stable: ties by class, then item) and scanned
+    0) are sorted descending; efficiencies equal within a relative
+    :data:`TIE_RTOL` (1e-9) are ties, ordered by class, then item (MODEL.md
+    §5: floating-point noise must not reorder equal steps).  They are scanned
     once: ``e_ij`` is taken when class ``i`` currently stands at ``j-1`` and
     its weight step fits (``<= c`` up to the feasibility slack); then ``c``
     decreases by the step and class ``i`` moves to ``j``.  A class whose next
@@ -475,47 +850,27 @@ def solve_greedy(weights, profits, capacity):
     scan cannot bring it back under the capacity (only possible with
     decreasing weights).
     """
-    ws, ps, cap = validate(weights, profits, capacity)
-    _check_feasible(ws, cap)
-    n = len(ws)
-    slack = capacity_limit(cap) - cap
-    cbar = cap - float(sum(float(w[0]) for w in ws))
-    ci, cj, eff, dws = [], [], [], []
-    for i, (w, p) in enumerate(zip(ws, ps)):
-        m = w.shape[0]
-        if m < 2:
-            continue
-        dw = np.diff(w)
-        dp = np.diff(p)
-        with np.errstate(all="ignore"):
-            e = dp / dw
-        z = dw == 0
-        if z.any():
-            e[z] = np.where(dp[z] > 0, np.inf, np.where(dp[z] < 0, -np.inf, 0.0))
-        ci.append(np.full(m - 1, i, dtype=np.int64))
-        cj.append(np.arange(1, m, dtype=np.int64))
-        eff.append(e)
-        dws.append(dw)
+    ws, ps, cap, small = _prepare(weights, profits, capacity)
+    _check_feasible(ws, cap, small)
+    n = len(ws) if small else ws.n
+    limit = capacity_limit(cap)
+    slack = limit - cap
+    cbar = cap - (float(sum(float(w[0]) for w in ws)) if small else float(ws.W[:, 0].sum()))
+    order = _greedy_order_py(ws, ps) if small else _greedy_order_np(ws)
     level = [0] * n
     steps = []
-    if eff:
-        ci = np.concatenate(ci)
-        cj = np.concatenate(cj)
-        eff = np.concatenate(eff)
-        dws = np.concatenate(dws)
-        order = np.lexsort((cj, ci, -eff))
-        for i, j, dw in zip(ci[order].tolist(), cj[order].tolist(), dws[order].tolist()):
-            if level[i] == j - 1 and dw <= cbar + slack:
-                cbar -= dw
-                level[i] = j
-                steps.append((i, j, cbar))
+    for i, j, dw in order:
+        if level[i] == j - 1 and dw <= cbar + slack:
+            cbar -= dw
+            level[i] = j
+            steps.append((i, j, cbar))
     if cbar < -slack:
         raise InvalidParameter(
             "greedy: starting every class at item 0 weighs %.10g more than the capacity; "
             "the greedy method needs item 0 to be the lightest level (use method='exact')"
             % (-cbar))
     weight, profit = _totals(ws, ps, level)
-    ub = float(_lagrangian(_Packed(ws, ps), capacity_limit(cap))[1])
+    ub = _lp_value(ws, ps, limit, small)
     gap = max(0.0, ub - profit)
     optimal = gap <= _ptol(ub)
     return Solution(choice=level, profit=profit, weight=weight, optimal=optimal,
@@ -523,298 +878,511 @@ def solve_greedy(weights, profits, capacity):
 
 
 # --------------------------------------------------------------------------
-# exact
+# exact: expanding core, dynamic programming with bounds (numpy)
 # --------------------------------------------------------------------------
 
-def _merge(fw, fp, fd, cw, cp, cd, wmax, dmax, budget):
-    """Merge a Pareto frontier with one class.
+class _Core:
+    """The expanding-core search on one large instance (numpy); see :func:`_core_search`."""
 
-    States are (weight, profit, deficit); candidates are all state+item
-    pairs with ``weight <= wmax`` and ``deficit < dmax``; the result is the
-    Pareto set (sorted by weight, strictly increasing profit) with parent
-    and item indices.  Returns None if more than ``budget`` candidates
-    survive the pruning (caller treats that as the frontier cap).
-    """
-    F, k = fw.shape[0], cw.shape[0]
-    if F * k <= _OUTER_LIMIT:
-        W = (fw[:, None] + cw[None, :]).ravel()
-        D = (fd[:, None] + cd[None, :]).ravel()
-        sel = np.flatnonzero((W <= wmax) & (D < dmax))
-        if sel.shape[0] > budget:
-            return None
-        W = W[sel]
-        D = D[sel]
-        P = (fp[:, None] + cp[None, :]).ravel()[sel]
-        par, item = np.divmod(sel, k)
-    else:
-        # bounded memory: one slice per item (or per state, if fewer states)
-        pw, pp, pd, ppar, pit = [], [], [], [], []
-        total = 0
-        by_item = k <= F
-        for j in range(k if by_item else F):
-            if by_item:
-                s = np.flatnonzero((fw <= wmax - cw[j]) & (fd < dmax - cd[j]))
+    def __init__(self, pk, limit, max_states, deadline):
+        np = _np()
+        self.np = np
+        self.pk, self.limit, self.max_states, self.deadline = pk, limit, max_states, deadline
+        n = pk.n
+        rows = np.arange(n)
+        W, P, valid = pk.W, pk.P, pk.valid
+        self.final = None
+        last = pk.best
+        if float(W[rows, last].sum()) <= limit:        # everything at its best fits
+            self.final = (last, True, float(P[rows, last].sum()), None)
+            return
+        lam, UB, hi_cols = _lagrangian(pk, limit)
+        R = P - lam * W                                  # -inf on padding
+        rmax = R.max(axis=1)
+        UB = min(UB, lam * limit + float(rmax.sum()))
+        D = rmax[:, None] - R                            # >= 0, +inf on padding
+        Pv = P if valid is None else np.where(valid, P, 0.0)
+        pmax = max(abs(float(Pv.max())), abs(float(Pv.min())))
+        scale = abs(UB) + 2.0 * lam * limit + float(np.abs(rmax).sum()) + float(np.abs(P[rows, hi_cols]).sum())
+        tol = _ptol(scale)
+        self.integral = integral = pmax < 4503599627370496.0 and bool((Pv == np.floor(Pv)).all())
+        self.need = 1.0 - tol if integral else tol       # what an improvement adds, at least
+        self.tol = tol
+        # UB: the LP bound, for deficits (profit <= UB - sum d); best: a proven bound on
+        # the optimum (rounded down for integer profits; lowered by aspiration rounds)
+        self.best_bound = math.floor(UB + tol) if integral else UB
+        # base: the LP break solution -- the lightest LP-optimal item of every class,
+        # upgraded to heavier LP-optimal items while they fit (first fit)
+        wmax = float((W if valid is None else np.where(valid, W, 0.0)).max())
+        tied = D <= 1e-11 * (pmax + lam * wmax + 1.0)
+        light = np.where(tied, W, np.inf).argmin(axis=1)
+        base = light
+        resid = limit - float(W[rows, light].sum())
+        if resid >= 0:
+            heavy = np.where(tied, W, -np.inf).argmax(axis=1)
+            up = np.flatnonzero(heavy != light)
+            if up.shape[0]:
+                wl = W[up, light[up]]
+                cs = np.cumsum(W[up, heavy[up]] - wl)
+                t = int(np.searchsorted(cs, resid, side="right"))
+                base = light.copy()
+                base[up[:t]] = heavy[up[:t]]
+                if t < up.shape[0]:                      # the split class: as far as it fits
+                    i = int(up[t])
+                    room = resid - (float(cs[t - 1]) if t else 0.0)
+                    fit = np.flatnonzero(tied[i] & (W[i] <= room + float(wl[t])))
+                    base[i] = int(fit[np.argmax(W[i, fit])])
+                    room -= float(W[i, base[i]]) - float(wl[t])
+                    gains = (cs[t + 1:] - cs[t:-1]).tolist()
+                    for g, i in zip(gains, up[t + 1:].tolist()):
+                        if g <= room:
+                            base[i] = heavy[i]
+                            room -= g
+        else:
+            base = np.asarray(hi_cols)
+        self.base = base
+        self.bw = W[rows, base]
+        self.bp = P[rows, base]
+        # incumbent: the break solution (or the LP's feasible side), greedily repaired
+        best = _improve(pk, base if resid >= 0 else hi_cols, limit, max_rounds=4)
+        self.best_cols = best
+        self.LB = float(P[rows, best].sum())
+        self.best_id = None                              # history record of the incumbent
+        self.lam, self.UB, self.D = lam, UB, D
+        if self.best_bound - self.LB <= self.need:
+            self.final = (best, True, self.LB, None)
+            return
+        self.h_par, self.h_combo, self.h_group = [], [], []
+        self.h_n = 0
+        self.groups = []                  # per merge: [(class, its items: base first), ...]
+
+    def record(self, par, combo):
+        """History records of states that left the base items of the current merge group
+        by the move ``combo``; returns the first new id (ids are consecutive)."""
+        first = self.h_n
+        self.h_par.append(par)
+        self.h_combo.append(combo)
+        self.h_group.append(len(self.groups) - 1)
+        self.h_n += par.shape[0]
+        return first
+
+    def cols_of(self, rid):
+        if rid is None:
+            return self.best_cols
+        np = self.np
+        cols = self.base.copy()
+        if rid >= 0:
+            offs = np.cumsum([0] + [x.shape[0] for x in self.h_par])
+            r = rid
+            while r >= 0:
+                c = int(np.searchsorted(offs, r, side="right")) - 1
+                k = r - int(offs[c])
+                full = int(self.h_combo[c][k]) + 1      # mixed radix; 0 = every class on base
+                for cls, items in reversed(self.groups[self.h_group[c]]):
+                    full, digit = divmod(full, len(items))
+                    cols[cls] = int(items[digit])
+                r = int(self.h_par[c][k])
+        return cols
+
+    def run(self, floor_, goal, work=None):
+        # infinite gradients (no class left to move one way) make some bounds inf - inf:
+        # NaN, which compares False, so those states and candidates drop out, as they must
+        with self.np.errstate(invalid="ignore", over="ignore"):
+            return self._run(floor_, goal, work)
+
+    def _run(self, floor_, goal, work):
+        """One search.  States live while their bound exceeds ``max(floor_, LB) + need``;
+        every feasible state better than the incumbent ``LB`` becomes the incumbent.
+        Stops when a feasible state worth ``goal`` appears ("found"), when no state is
+        left ("exhausted"), or at a limit ("states" goes on, dropping the weakest
+        states; "time"; "work": the optional budget of state visits).
+        Returns ``(status, bound)``: ``bound`` bounds every choice the search gave up
+        on (the dropped states; for "time" and "work" also the live ones)."""
+        np = self.np
+        pk, limit, lam, D = self.pk, self.limit, self.lam, self.D
+        W, P, bw, bp, base = pk.W, pk.P, self.bw, self.bp, self.base
+        need, UB = self.need, self.UB
+        n = pk.n
+        ninf, pinf = -np.inf, np.inf
+        deadline, max_states = self.deadline, self.max_states
+        inpool = np.zeros(n, dtype=bool)
+        alpha, beta = {}, {}
+
+        def level():
+            return max(floor_, self.LB)
+
+        def rebuild(idx, thr):
+            """The pool: classes of ``idx`` with an alive non-base item; gradients, orders."""
+            al = D[idx] < thr
+            cnt = al.sum(axis=1)
+            inpool[idx[cnt <= 1]] = False
+            sel = cnt > 1
+            idx = idx[sel]
+            if not idx.shape[0]:
+                return [], []
+            al = al[sel]
+            dw = W[idx] - bw[idx, None]
+            with np.errstate(all="ignore"):
+                g = (P[idx] - bp[idx, None]) / dw
+            a = np.where(al & (dw > 0), g, ninf).max(axis=1)
+            b = np.where(al & (dw < 0), g, pinf).min(axis=1)
+            inpool[idx] = True
+            for i, x, y in zip(idx.tolist(), a.tolist(), b.tolist()):
+                alpha[i] = x
+                beta[i] = y
+            oa = idx[np.argsort(-a, kind="stable")].tolist()
+            ob = idx[np.argsort(b, kind="stable")].tolist()
+            return [i for i in oa if alpha[i] > ninf], [i for i in ob if beta[i] < pinf]
+
+        def grad(pa, pb):
+            while pa < len(A) and not inpool[A[pa]]:
+                pa += 1
+            while pb < len(B) and not inpool[B[pb]]:
+                pb += 1
+            a = alpha[A[pa]] if pa < len(A) else ninf
+            b = beta[B[pb]] if pb < len(B) else pinf
+            return pa, pb, min(max(a, 0.0), lam), max(b, lam)
+
+        def bound(w, p, ae, be):
+            sl = limit - w
+            return p + np.where(sl >= 0, ae, be) * sl
+
+        thr = UB - level() - need
+        if thr <= 0:
+            return "exhausted", ninf
+        A, B = rebuild(np.flatnonzero((D < thr).sum(axis=1) > 1), thr)
+        pa = pb = 0
+        last_thr = thr
+        w0 = float(bw.sum())
+        p0 = float(bp.sum())
+        if w0 <= limit and p0 > self.LB:
+            self.LB, self.best_id = p0, -1
+            if p0 >= goal:
+                return "found", ninf
+        Sw = np.array([w0])
+        Sp = np.array([p0])
+        Sid = np.array([-1], dtype=np.int64)
+        u = None
+        trunc = ninf
+        status = "exhausted"
+        spent = 0
+        turn = 0
+        while True:
+            pa, pb, ae, be = grad(pa, pb)
+            if u is None:
+                u = bound(Sw, Sp, ae, be)
+                keep = u > level() + need
+                if not keep.all():
+                    Sw, Sp, Sid, u = Sw[keep], Sp[keep], Sid[keep], u[keep]
+            if Sw.shape[0] == 0:
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                status = "time"
+                trunc = max(trunc, float(u.max()))
+                break
+            if work is not None and spent > work:
+                status = "work"
+                trunc = max(trunc, float(u.max()))
+                break
+            if pa >= len(A) and pb >= len(B):
+                status = "states"                        # not reached (the states would be
+                trunc = max(trunc, float(u.max()))       # fathomed); certified either way
+                break
+            if pb >= len(B) or (pa < len(A) and turn == 0):
+                i = A[pa]
+                turn = 1
             else:
-                s = np.flatnonzero((cw <= wmax - fw[j]) & (cd < dmax - fd[j]))
-            if s.shape[0] == 0:
-                continue
-            total += s.shape[0]
-            if total > budget:
-                return None
-            if by_item:
-                pw.append(fw[s] + cw[j])
-                pp.append(fp[s] + cp[j])
-                pd.append(fd[s] + cd[j])
-                ppar.append(s)
-                pit.append(np.full(s.shape[0], j, dtype=np.int64))
+                i = B[pb]
+                turn = 0
+            inpool[i] = False
+            F = Sw.shape[0]
+            spent += F
+            lv0 = level()
+            thr = UB - lv0 - need
+            # the new classes: one, or -- while the states are few -- several taken in
+            # turn, merged at once through the combinations of their alive items
+            ci = np.flatnonzero(D[i] < thr)
+            ci = ci[ci != base[i]]
+            dwa = W[i, ci] - bw[i]
+            dpa = P[i, ci] - bp[i]
+            group = [(i, np.concatenate(([base[i]], ci)))]
+            while len(group) < _GROUP and F * (dwa.shape[0] + 1) * 2 <= _GROUP_PAIRS:
+                pa, pb, _, _ = grad(pa, pb)
+                if pa >= len(A) and pb >= len(B):
+                    break
+                j = A[pa] if (pb >= len(B) or (pa < len(A) and turn == 0)) else B[pb]
+                cj = np.flatnonzero(D[j] < thr)
+                cj = cj[cj != base[j]]
+                if F * (dwa.shape[0] + 1) * (cj.shape[0] + 1) > _GROUP_PAIRS:
+                    break
+                inpool[j] = False
+                turn = 1 - turn
+                group.append((j, np.concatenate(([base[j]], cj))))
+                # combinations: (all of the group so far, incl. all-base) x (this class's
+                # items, base first), without the all-base one (mixed radix, see cols_of)
+                ow = np.concatenate(([0.0], W[j, cj] - bw[j]))
+                op = np.concatenate(([0.0], P[j, cj] - bp[j]))
+                dwa = (np.concatenate(([0.0], dwa))[:, None] + ow[None, :]).ravel()[1:]
+                dpa = (np.concatenate(([0.0], dpa))[:, None] + op[None, :]).ravel()[1:]
+            pa, pb, ae2, be2 = grad(pa, pb)
+            self.groups.append(group)
+            nco = dwa.shape[0]
+
+            def chain(ids, combo):
+                """Records for states that moved by the combinations ``combo``."""
+                first = self.record(ids, combo)
+                return np.arange(first, first + ids.shape[0])
+
+            # bounds of the states with the gradients left after these classes: a state
+            # moved by (dw, dp) is bounded by uA + dp - ae2*dw while it stays within the
+            # capacity (the first states, by weight), else by uB + dp - be2*dw
+            sl = limit - Sw
+            uA = Sp + ae2 * sl
+            uB = Sp + be2 * sl
+            fcut = int(np.searchsorted(Sw, limit, side="right"))
+            u0 = np.concatenate((uA[:fcut], uB[fcut:]))
+            parts = []
+            found = False
+            timed_out = False
+            if nco and nco * F <= _PAIRS:
+                # few states: every (move, state) pair at once
+                feas = Sw[None, :] <= (limit - dwa)[:, None]
+                cu = np.where(feas, uA[None, :] + (dpa - ae2 * dwa)[:, None],
+                              uB[None, :] + (dpa - be2 * dwa)[:, None])
+                q = np.flatnonzero(cu > level() + need)      # move-major: sorted runs
+                if q.shape[0]:
+                    spent += q.shape[0]
+                    it = q // F
+                    st = q - it * F
+                    cw = Sw[st] + dwa[it]
+                    cp = Sp[st] + dpa[it]
+                    fm = feas.ravel()[q]
+                    if fm.any():
+                        pf = np.where(fm, cp, ninf)
+                        t = int(pf.argmax())
+                        if pf[t] > self.LB:
+                            self.LB = float(pf[t])
+                            self.best_id = int(chain(Sid[st[t:t + 1]], it[t:t + 1])[0])
+                            found = self.LB >= goal
+                    parts.append((cw, cp, cu.ravel()[q], Sid[st], it))
+            elif nco:
+                for t, (dw, dp) in enumerate(zip(dwa.tolist(), dpa.tolist())):
+                    if t and t % 64 == 0 and deadline is not None and time.perf_counter() > deadline:
+                        timed_out = True
+                        break
+                    lev = level() + need
+                    cut = int(np.searchsorted(Sw, limit - dw, side="right"))
+                    qa = np.flatnonzero(uA[:cut] > lev - (dp - ae2 * dw))
+                    qb = np.flatnonzero(uB[cut:] > lev - (dp - be2 * dw))
+                    if qb.shape[0]:
+                        qb += cut
+                        st = np.concatenate((qa, qb)) if qa.shape[0] else qb
+                    elif qa.shape[0]:
+                        st = qa
+                    else:
+                        continue
+                    spent += st.shape[0]
+                    cw = Sw[st] + dw
+                    cp = Sp[st] + dp
+                    na = qa.shape[0]
+                    # the heaviest candidate within the capacity is the most profitable one
+                    if na and cp[na - 1] > self.LB:
+                        self.LB = float(cp[na - 1])
+                        self.best_id = int(chain(Sid[st[na - 1:na]], np.array([t]))[0])
+                        if self.LB >= goal:
+                            found = True
+                            break
+                    cu = np.concatenate((uA[qa] + (dp - ae2 * dw), uB[st[na:]] + (dp - be2 * dw)))
+                    parts.append((cw, cp, cu, Sid[st], np.full(st.shape[0], t)))
+            if found:
+                status = "found"
+                break
+            if timed_out:
+                for j, _ in group:                       # not merged: u (above) still holds
+                    inpool[j] = True
+                status = "time"
+                trunc = max(trunc, float(u.max()))
+                break
+            if parts:
+                Mw = np.concatenate([Sw] + [x[0] for x in parts])
+                F0 = F
+                # states and each move's candidates are sorted runs: a stable sort merges them
+                o = np.argsort(Mw, kind="stable")
+                Mw = Mw[o]
+                Mp = np.concatenate([Sp] + [x[1] for x in parts])[o]
+                # Pareto: strictly more profitable than everything lighter; one state per weight
+                run = np.maximum.accumulate(Mp)
+                keep = np.empty(Mw.shape[0], dtype=bool)
+                keep[0] = True
+                np.greater(Mp[1:], run[:-1], out=keep[1:])
+                Mu = np.concatenate([u0] + [x[2] for x in parts])[o]
+                keep &= Mu > level() + need
+                idx = np.flatnonzero(keep)
+                wk = Mw[idx]
+                dup = wk[:-1] == wk[1:]
+                if dup.any():
+                    idx = idx[np.append(~dup, True)]
+                src = o[idx]
+                Sw, Sp, u = Mw[idx], Mp[idx], Mu[idx]
+                ids = np.concatenate([Sid] + [x[3] for x in parts])[src]
+                nsel = np.flatnonzero(src >= F0)
+                if nsel.shape[0]:
+                    combo = np.concatenate([x[4] for x in parts])[src[nsel] - F0]
+                    ids[nsel] = chain(ids[nsel], combo)
+                Sid = ids
             else:
-                pw.append(cw[s] + fw[j])
-                pp.append(cp[s] + fp[j])
-                pd.append(cd[s] + fd[j])
-                ppar.append(np.full(s.shape[0], j, dtype=np.int64))
-                pit.append(s)
-        if not pw:
-            e = np.zeros(0)
-            ei = np.zeros(0, dtype=np.int64)
-            return e, e, e, ei, ei
-        W = np.concatenate(pw)
-        P = np.concatenate(pp)
-        D = np.concatenate(pd)
-        par = np.concatenate(ppar)
-        item = np.concatenate(pit)
-    if W.shape[0] == 0:
-        return W, P, D, par, item
-    o = np.argsort(W, kind="stable")
-    W = W[o]
-    P = P[o]
-    keep = np.empty(W.shape[0], dtype=bool)
-    keep[0] = True
-    if W.shape[0] > 1:
-        run = np.maximum.accumulate(P)
-        keep[1:] = P[1:] > run[:-1]
-        o = o[keep]
-        W = W[keep]
-        P = P[keep]
-    return W, P, D[o], par[o], item[o]
+                keep = u0 > level() + need
+                if keep.all():
+                    u = u0
+                else:
+                    Sw, Sp, Sid, u = Sw[keep], Sp[keep], Sid[keep], u0[keep]
+            if Sw.shape[0] > max_states:
+                top = np.argpartition(-u, max_states - 1)[:max_states]
+                mask = np.zeros(Sw.shape[0], dtype=bool)
+                mask[top] = True
+                trunc = max(trunc, float(u[~mask].max()))
+                status = "states"
+                Sw, Sp, Sid, u = Sw[mask], Sp[mask], Sid[mask], u[mask]
+            if level() > lv0:
+                thr = UB - level() - need
+                if thr <= 0 or self.best_bound - self.LB <= need:
+                    break
+                if thr < 0.8 * last_thr:
+                    last_thr = thr
+                    idx = np.flatnonzero(inpool)
+                    if idx.shape[0]:
+                        A, B = rebuild(idx, thr)
+                        pa = pb = 0
+                    u = None
+        return status, trunc
 
 
-def _frontier(items, start, wmax, dmax, max_frontier):
-    """Pareto frontier of the classes in ``items``, merged one by one.
+#: Work budget (state visits) of the aspiration round of :func:`_core_search`.
+_ASPIRE_WORK = 400_000
 
-    ``start`` is the initial state ``(w, p, d)``; after merging stage ``s``
-    states must satisfy ``w <= wmax[s]`` and ``d < dmax``.  Returns
-    ``(fw, fp, fd, trace)``, or ``(None, min_live_deficit)`` when the cap is
-    hit (the live states then certify the bound, see :func:`_dp`).
+
+def _core_search(pk, limit, max_states, deadline):
+    """Exact search on a large instance (numpy).
+
+    Returns ``(cols, optimal, bound, stopped_by)``: ``cols`` the best choice
+    found (a column per class), ``bound`` a certified upper bound on every
+    feasible profit, ``stopped_by`` None or the limit that stopped the search.
+
+    1. LP relaxation (:func:`_lagrangian`): multiplier ``lam``, bound ``UB``
+       (rounded down when every profit is an integer).  The *base* choice is
+       the LP break solution: the lightest LP-optimal item of every class,
+       upgraded to heavier LP-optimal items while they fit (first fit).  The
+       incumbent ``LB`` is the base, greedily repaired.
+    2. Deficits ``d_ij = max_j' r_ij' - r_ij >= 0`` with ``r = p - lam w``: every
+       choice has profit ``<= UB - sum d``, so an item with ``d >= UB - LB`` is
+       in no better choice; a class left with its base item only is fixed.
+       Repeated on the classes outside the core whenever ``LB`` improves enough.
+    3. States are whole choices: the classes of the *core* vary, every other
+       class sits on its base item.  A state ``(w, p)`` is bounded with the
+       gradients of the free classes outside the core -- ``alpha`` the best
+       profit per weight of moving one of them to a heavier item, ``beta`` the
+       least profit lost per weight of moving one to a lighter item (``alpha <=
+       lam <= beta``): ``u = p + alpha (C - w)`` if ``w <= C`` else
+       ``p - beta (w - C)``.  States whose ``u`` does not beat ``LB`` by what an
+       improvement must add (1 for integer profits, else round-off) are
+       fathomed; dominated states (not lighter, not more profitable) dropped.
+    4. The core grows by one class at a time, taken alternately from the two
+       gradient orders (largest ``alpha`` first; smallest ``beta`` first), so
+       ``alpha`` falls and ``beta`` rises as fast as possible.
+       Moving a state to item ``j`` of the new class lowers its ``lam``-bound
+       by exactly ``d_ij``, so only states that can afford it are combined
+       with ``j``; the others pass through unchanged.  No state left: the
+       incumbent is optimal.
+    5. Integer profits: an *aspiration* round first looks only for a choice
+       worth ``UB`` itself (so only states without deficit live: a subset-sum
+       over the LP-optimal moves), with a small work budget.  Found: optimal.
+       Exhausted: ``UB`` drops by one.  Out of budget: nothing learned.
+    6. Limits: beyond ``max_states`` live states the ones with the lowest
+       bounds are dropped (their best bound is kept; the search goes on and
+       may still improve the incumbent); past ``deadline`` it stops.  The
+       certified bound is then the largest bound of anything given up.
+
+    A state remembers its choices through a record ``(parent, class, item)``
+    made only when a class leaves its base item, so memory grows with the
+    states that changed, not with every state at every step.
     """
-    fw = np.array([start[0]])
-    fp = np.array([start[1]])
-    fd = np.array([start[2]])
-    trace = []
-    budget = max(8 * max_frontier, _OUTER_LIMIT)
-    for s, (_, _, cw, cp, cd) in enumerate(items):
-        res = _merge(fw, fp, fd, cw, cp, cd, wmax[s], dmax, budget)
-        if res is None or res[0].shape[0] > max_frontier:
-            return None, float(fd.min())
-        fw, fp, fd, par, item = res
-        if fw.shape[0] == 0:
-            return fw, fp, fd, trace
-        trace.append((par, item))
-    return fw, fp, fd, trace
+    core = _Core(pk, limit, max_states, deadline)
+    if core.final is not None:
+        return core.final
+    if core.integral and core.best_bound - core.LB >= 2:
+        goal = core.best_bound
+        status, _ = core.run(goal - 1.0, goal, _ASPIRE_WORK)
+        if status == "found":
+            return core.cols_of(core.best_id), True, core.LB, None
+        if status == "exhausted":
+            core.best_bound = goal - 1.0             # no choice is worth goal
+        if core.best_bound - core.LB <= core.need:
+            return core.cols_of(core.best_id), True, core.LB, None
+    status, trunc = core.run(-math.inf, math.inf)
+    cols = core.cols_of(core.best_id)
+    LB, need = core.LB, core.need
+    if status == "exhausted" or trunc <= LB + need or core.best_bound - LB <= need:
+        return cols, True, LB, None
+    bnd = min(core.best_bound, max(LB, trunc))
+    if core.integral:
+        bnd = max(LB, math.floor(bnd + core.tol))
+    return cols, bnd <= LB + need, bnd, status
 
 
-def _backtrack(cols, items, trace, b):
-    for s in range(len(trace) - 1, -1, -1):
-        par, item = trace[s]
-        cols[items[s][0]] = items[s][1][item[b]]
-        b = int(par[b])
-
-
-def _dp(pk, D, dmax, limit, max_frontier):
-    """Best choice among those with total deficit ``< dmax`` (exact for that set).
-
-    Only items with ``D < dmax`` take part; classes left with one item are
-    fixed.  The free classes are split into two halves (meet in the middle):
-    each half gets its own Pareto frontier (pruned on deficit and on the
-    lightest completion), and the halves are joined with one binary search
-    per state -- along a frontier profit increases with weight, so the best
-    partner of a state is the heaviest one that still fits.  This is exact
-    for the set: a choice with deficit ``< dmax`` has both half-deficits
-    ``< dmax``, and a Pareto state dominating a half never has a larger
-    deficit.  Returns ``(cols, profit, capped, min_live_deficit)``; ``cols``
-    is None when no such choice fits.
-    """
-    W, P = pk.W, pk.P
-    keep = pk.valid & (D < dmax)
-    kc = keep.sum(axis=1)
-    if (kc == 0).any():
-        return None, -np.inf, False, 0.0
-    fixed = kc == 1
-    fcols = keep.argmax(axis=1)
-    if fixed.any():
-        fr = np.flatnonzero(fixed)
-        fc = fcols[fr]
-        fw0 = float(W[fr, fc].sum())
-        fp0 = float(P[fr, fc].sum())
-        fd0 = float(D[fr, fc].sum())
-    else:
-        fw0 = fp0 = fd0 = 0.0
-    free = np.flatnonzero(~fixed)
-    if free.shape[0] == 0:
-        if fw0 <= limit and fd0 < dmax:
-            return fcols, fp0, False, 0.0
-        return None, -np.inf, False, 0.0
-    free = free[np.argsort(kc[free], kind="stable")]
-    items = []
-    for i in free.tolist():
-        c = np.flatnonzero(keep[i])
-        items.append((i, c, W[i, c], P[i, c], D[i, c]))
-    A, B = items[0::2], items[1::2]
-    # lightest weight of each class (rows are sorted by weight)
-    minA = np.array([float(it[2][0]) for it in A])
-    minB = np.array([float(it[2][0]) for it in B])
-    sumB = float(minB.sum())
-    # after stage s a state must leave room for the lightest rest of its half
-    # and for the lightest choice of the other half (+ the fixed classes)
-    restA = np.append(np.cumsum(minA[::-1])[::-1][1:], 0.0)
-    restB = np.append(np.cumsum(minB[::-1])[::-1][1:], 0.0)
-    ra = _frontier(A, (fw0, fp0, fd0), limit - sumB - restA, dmax, max_frontier)
-    if ra[0] is None:
-        return None, -np.inf, True, ra[1]
-    aw, ap, ad, atrace = ra
-    if aw.shape[0] == 0:
-        return None, -np.inf, False, 0.0
-    rb = _frontier(B, (0.0, 0.0, 0.0), limit - float(aw[0]) - restB, dmax - float(ad.min()),
-                   max_frontier)
-    if rb[0] is None:
-        return None, -np.inf, True, float(ad.min()) + rb[1]
-    bw, bp, _, btrace = rb
-    if bw.shape[0] == 0:
-        return None, -np.inf, False, 0.0
-    pos = np.searchsorted(aw, limit - bw, side="right") - 1
-    ok = pos >= 0
-    if not ok.any():
-        return None, -np.inf, False, 0.0
-    tot = np.where(ok, bp + ap[np.maximum(pos, 0)], -np.inf)
-    jb = int(tot.argmax())
-    ja = int(pos[jb])
-    cols = fcols.copy()
-    _backtrack(cols, A, atrace, ja)
-    _backtrack(cols, B, btrace, jb)
-    return cols, float(tot[jb]), False, 0.0
-
-
-def _solve_packed(pk, limit, max_frontier):
-    """Exact search on a packed instance.  Returns ``(cols, optimal, ub)``.
-
-    Every choice has profit ``UB - D - lam*slack <= UB - D`` where ``D`` is its
-    total Lagrangian deficit.  So the best choice with ``D < t`` found by
-    :func:`_dp`, if its profit is ``>= UB - t``, is optimal overall.  We start
-    with a small threshold ``t`` (cheap: the number of states grows very fast
-    with ``t``) and enlarge it until that certificate holds; once
-    ``t >= UB - LB`` the round is the plain exact search with incumbent
-    pruning, so the loop always ends with a proof (or the frontier cap).
-    """
-    n = pk.n
-    rows = np.arange(n)
-    W, P = pk.W, pk.P
-    last = pk.k - 1
-    if float(W[rows, last].sum()) <= limit:        # everything at its best fits
-        return last, True, float(P[rows, last].sum())
-    prod = 1.0
-    for kk in pk.k.tolist():
-        prod *= kk
-        if prod > _TINY_PRODUCT:
-            break
-    if prod <= _TINY_PRODUCT:
-        # tiny: plain frontier merge, no bounds needed
-        cols, profit, capped, _ = _dp(pk, np.zeros_like(W), 1.0, limit, max_frontier)
-        if not capped and cols is not None:
-            return cols, True, profit
-        # capped (or round-off at the very limit): the lightest items fit
-        best = _improve(pk, np.zeros(n, dtype=np.int64), limit)
-        return best, False, _lagrangian(pk, limit)[1]
-    lam, UB, hi_cols = _lagrangian(pk, limit)
-    best = _improve(pk, hi_cols, limit)
-    LB = float(P[rows, best].sum())
-    R = P - lam * W
-    rmax = R.max(axis=1)
-    UB = min(UB, lam * limit + float(rmax.sum()))
-    D = rmax[:, None] - R          # >= 0, +inf on padding
-    # round-off scale of profit sums and of the reduced profits p - lam*w
-    scale = abs(UB) + lam * limit + float(np.abs(np.where(pk.valid, P, 0.0)).max(axis=1).sum())
-    tol = _ptol(scale)
-    t = (UB - LB) * _T_START
-    while True:
-        gap = UB - LB
-        if gap <= tol:
-            return best, True, UB
-        full = t >= gap
-        dmax = (gap if full else t) - tol
-        cols, profit, capped, dlive = _dp(pk, D, dmax, limit, max_frontier)
-        if capped:
-            return best, False, min(UB, max(LB, UB - dlive))
-        if cols is not None and profit > LB:
-            best, LB = cols, profit
-        if full or LB >= UB - dmax - tol:
-            return best, True, UB
-        t *= _T_GROW
-
-
-def solve_exact(weights, profits, capacity, max_frontier=200_000):
+def solve_exact(weights, profits, capacity, max_frontier=DEFAULT_MAX_STATES,
+                max_seconds=DEFAULT_MAX_SECONDS):
     """Exact MCKP (see the module docstring for the feasibility tolerance).
 
-    Steps, and why:
+    Small instances (at most ``_SMALL_ITEMS`` items, plain Python numbers)
+    are solved in plain Python by :func:`_py_exact`; the others -- and small
+    ones whose search outgrows its budget -- by the vectorised expanding-core
+    search :func:`_core_search` (the algorithm, and why it is exact, is
+    described there and in ``docs/solver.md``).
 
-    1. Drop dominated items per class (weight >= and profit <= another
-       item): they are never needed for an optimum.  (``choice`` still
-       indexes the caller's items.)
-    2. Lagrangian bound ``L(lam) = lam*C + sum_i max_j(p_ij - lam*w_ij)``
-       minimised over ``lam`` (= the LP relaxation, see :func:`_lagrangian`):
-       upper bound ``UB`` and multiplier ``lam*``.
-    3. Incumbent: the feasible side of the LP solution, improved greedily
-       (:func:`_improve`): lower bound ``LB``.
-    4. Reduction: with the deficit ``d_ij = max_j' r_ij' - r_ij``
-       (``r = p - lam* w``, so ``d >= 0``) every choice has profit
-       ``UB - sum d - lam*slack <= UB - sum d``.  Items with ``d_ij >= UB - LB``
-       cannot beat the incumbent and are removed; classes left with one item
-       are fixed.  On pricing instances this removes almost everything.
-    5. Search in rounds with a deficit threshold ``t`` (:func:`_solve_packed`):
-       find the best choice with ``sum d < t`` (items with ``d >= t`` drop out,
-       too); if its profit is ``>= UB - t`` no other choice can be better.
-       ``t`` starts at ``(UB - LB)/16`` and grows 4x; the last possible round
-       (``t = UB - LB``) is the plain exhaustive search, so a proof always
-       comes.  Small ``t`` keeps the state space tiny, and on pricing
-       instances the first or second round nearly always proves optimality.
-    6. Each round (:func:`_dp`) builds Pareto frontiers of (weight, profit)
-       states for two halves of the free classes (merged one class at a
-       time, fewest items first, vectorised: outer sum, sort, running max;
-       states pruned on the deficit and when the lightest completion no
-       longer fits) and joins the halves by binary search (meet in the
-       middle): the frontiers stay ~square-root sized.
-    7. If a frontier exceeds ``max_frontier`` the search stops and returns
-       the incumbent with ``optimal=False`` and a certified ``gap`` (the
-       best bound of any unexplored choice minus the incumbent), so a hard
-       instance costs bounded time and memory instead of hanging a backend.
+    ``max_frontier`` caps the live states of the search and ``max_seconds``
+    its running time (None: no limit).  When a limit stops the search before
+    optimality is proven, the result holds the best solution found,
+    ``optimal=False``, a certified ``gap`` (``profit + gap`` bounds every
+    feasible profit) and ``stopped_by`` = ``"states"`` or ``"time"``.
 
-    Instances with at most 5000 possible choices skip 2-5 and merge directly.
     Raises :class:`Infeasible` if even the lightest choice does not fit.
     """
-    ws, ps, cap = validate(weights, profits, capacity)
-    return _solve_exact_valid(ws, ps, cap, max_frontier)
-
-
-def _solve_exact_valid(ws, ps, cap, max_frontier):
-    _check_feasible(ws, cap)
+    ws, ps, cap, small = _prepare(weights, profits, capacity)
+    _check_feasible(ws, cap, small)
     if max_frontier < 1:
         raise InvalidParameter("max_frontier must be >= 1, got %r" % (max_frontier,))
-    pk = _Packed(ws, ps)
+    deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
     limit = capacity_limit(cap)
-    cols, optimal, ub = _solve_packed(pk, limit, int(max_frontier))
-    rows = np.arange(pk.n)
-    choice = pk.idx[rows, np.asarray(cols)].tolist()
+    if small:
+        res = _py_exact(ws, ps, limit, int(max_frontier))
+        if res is not None:
+            choice, optimal, ub = res
+            weight, profit = _totals(ws, ps, choice)
+            return Solution(choice=choice, profit=profit, weight=weight, optimal=True, gap=0.0)
+        ws, ps = _mat_of_rows(ws, ps), None
+    pk = _Packed(ws)
+    cols, optimal, ub, stopped = _core_search(pk, limit, int(max_frontier), deadline)
+    choice = [int(j) for j in cols]
     weight, profit = _totals(ws, ps, choice)
-    gap = 0.0 if optimal else max(0.0, float(ub) - profit)
-    return Solution(choice=choice, profit=profit, weight=weight, optimal=optimal, gap=gap)
+    if optimal:
+        return Solution(choice=choice, profit=profit, weight=weight, optimal=True, gap=0.0)
+    return Solution(choice=choice, profit=profit, weight=weight, optimal=False,
+                    gap=max(0.0, float(ub) - profit), stopped_by=stopped)
+
+
+def _mat_of_rows(ws, ps):
+    """Rows of plain floats (possibly ragged) as a :class:`_Mat`."""
+    np = _np()
+    sizes = [len(w) for w in ws]
+    n, m = len(ws), max(sizes)
+    if min(sizes) == m:
+        return _Mat(np.array(ws, dtype=np.float64), np.array(ps, dtype=np.float64))
+    valid = np.arange(m)[None, :] < np.array(sizes)[:, None]
+    W = np.zeros((n, m))
+    P = np.full((n, m), -np.inf)
+    W[valid] = np.concatenate([np.asarray(w, dtype=np.float64) for w in ws])
+    P[valid] = np.concatenate([np.asarray(p, dtype=np.float64) for p in ps])
+    return _Mat(W, P, valid)
 
 
 def solve(weights, profits, capacity, method="exact"):
@@ -839,6 +1407,7 @@ def random_pricing_instance(n, m, bid, rng):
     ``p_ij = omega_i j``.  Returns ``(weights n x m, profits n x m, bid)``.
     ``rng`` is a ``numpy.random.Generator`` (or a seed).
     """
+    np = _np()
     rng = np.random.default_rng(rng)
     omega = rng.uniform(0.01, 1.0, n)
     omega /= omega.sum()
@@ -849,3 +1418,59 @@ def random_pricing_instance(n, m, bid, rng):
     weights = price * kappa[:, None] * (j[None, :] / m) ** 2
     profits = omega[:, None] * j[None, :]
     return weights, profits, float(bid)
+
+
+#: The classic MCKP instance classes (:func:`classic_instance`).
+CLASSIC_KINDS = ("uncorrelated", "weakly", "strongly", "subset_sum", "zigzag")
+
+
+def classic_instance(kind, n, m, R, rng):
+    """One instance of the field's classic MCKP classes (Sinha & Zoltners 1979;
+    Pisinger, "A minimal algorithm for the multiple-choice knapsack problem", 1995).
+
+    ``n`` classes of ``m`` items, integer data in ``[1, R]``:
+
+    * ``uncorrelated``: ``w, p`` uniform in ``[1, R]``, independent;
+    * ``weakly`` (correlated): ``w`` uniform, ``p = max(1, w + U{-10..10})``;
+    * ``strongly`` (correlated, cumulative): per class ``m`` strongly correlated
+      0-1 items ``w' in [1, 2R/m]``, ``p' = w' + 10``, by decreasing efficiency
+      (increasing ``w'``); item ``j`` is the sum of the first ``j`` (so weights
+      stay within about ``[1, R]``): every item lies on the class's upper
+      convex hull;
+    * ``subset_sum``: ``w`` uniform, ``p = w``;
+    * ``zigzag``: ``m`` weights and ``m`` profits uniform in ``[1, R]``, both
+      sorted increasingly and paired: no item is dominated, but the frontier
+      zig-zags (many LP-dominated items).
+
+    Capacity ``C = floor((sum_i min_j w_ij + sum_i w_i,best(i)) / 2)`` with
+    ``best(i)`` the most profitable item of class ``i`` (the lightest one on
+    ties).  Returns ``(weights n x m, profits n x m, C)`` as float arrays and a
+    float; ``rng`` is a ``numpy.random.Generator`` or a seed.
+    """
+    np = _np()
+    rng = np.random.default_rng(rng)
+    if kind == "uncorrelated":
+        w = rng.integers(1, R + 1, (n, m))
+        p = rng.integers(1, R + 1, (n, m))
+    elif kind == "weakly":
+        w = rng.integers(1, R + 1, (n, m))
+        p = np.maximum(1, w + rng.integers(-10, 11, (n, m)))
+    elif kind == "strongly":
+        d = np.sort(rng.integers(1, max(1, (2 * R) // m) + 1, (n, m)), axis=1)
+        w = np.cumsum(d, axis=1)
+        p = np.cumsum(d + 10, axis=1)
+    elif kind == "subset_sum":
+        w = rng.integers(1, R + 1, (n, m))
+        p = w.copy()
+    elif kind == "zigzag":
+        w = np.sort(rng.integers(1, R + 1, (n, m)), axis=1)
+        p = np.sort(rng.integers(1, R + 1, (n, m)), axis=1)
+    else:
+        raise InvalidParameter("unknown instance class %r (expected one of %s)"
+                               % (kind, ", ".join(CLASSIC_KINDS)))
+    w = w.astype(np.float64)
+    p = p.astype(np.float64)
+    pm = p.max(axis=1, keepdims=True)
+    wbest = np.where(p == pm, w, np.inf).min(axis=1)
+    cap = math.floor((float(w.min(axis=1).sum()) + float(wbest.sum())) / 2)
+    return w, p, float(cap)

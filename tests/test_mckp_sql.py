@@ -1,0 +1,59 @@
+"""nyop_solve_mckp through SQL: greedy ties (issue 14, item 1) and the exact solver on the
+classic instance classes (issue 16)."""
+
+import pytest
+
+from conftest import one
+from nyop_server import mckp
+
+TIE_W = "ARRAY[[0,28,56,84,112,140]]::float8[]"
+TIE_P = "ARRAY[[0,0.3,0.6,0.9,1.2,1.5]]::float8[]"
+SHAPE = {"choice", "profit", "weight", "optimal", "gap"}
+
+
+def padded(rows):
+    """A float8[][] literal; shorter rows padded with NULL."""
+    m = max(len(r) for r in rows)
+    return "ARRAY[%s]::float8[]" % ",".join(
+        "[%s]" % ",".join([repr(float(x)) for x in r] + ["NULL"] * (m - len(r))) for r in rows)
+
+
+def test_greedy_ties_go_by_class_then_level(db):
+    """0.3/28 in every step: floating-point noise must not reorder equal efficiencies (MODEL §5).
+    Before the fix the scan took the noisiest step first, stood still and returned [3], 0.6."""
+    r = one(db, f"SELECT nyop_solve_mckp({TIE_W}, {TIE_P}, 140, 'greedy')")
+    assert set(r) == SHAPE
+    assert r["choice"] == [6] and r["profit"] == pytest.approx(1.5) and r["weight"] == 140
+    assert r["optimal"] and r["gap"] == 0
+    r = one(db, f"SELECT nyop_solve_mckp({TIE_W}, {TIE_P}, 140)")
+    assert r["choice"] == [6] and r["optimal"]
+    # two classes with equal efficiencies: class 1's steps come first, in level order
+    r = one(db, "SELECT nyop_solve_mckp(ARRAY[[0,28,56],[0,28,56]]::float8[], "
+                "ARRAY[[0,0.3,0.6],[0,0.3,0.6]]::float8[], 56, 'greedy')")
+    assert r["choice"] == [3, 1] and r["profit"] == pytest.approx(0.6)
+
+
+def test_paper_example_greedy_and_exact(paper_db):
+    """The paper's worked example through the bare solver: greedy 9.05, exact 9.15."""
+    l = list(range(1, 11))
+    w = [[6 * j * j for j in l], [3.6 * j * j for j in l], [240 * (s / 9) ** 2 for s in (3, 6, 9)]]
+    p = [[0.35 * j for j in l], [0.5 * j for j in l], [0.15 * s for s in (3, 6, 9)]]
+    W, P = padded(w), padded(p)            # ragged rows: NULL padding in both arrays
+    g = one(paper_db, f"SELECT nyop_solve_mckp({W}, {P}, 1000, 'greedy')")
+    e = one(paper_db, f"SELECT nyop_solve_mckp({W}, {P}, 1000, 'exact')")
+    assert g["choice"] == [9, 10, 2] and round(g["profit"], 2) == 9.05 and not g["optimal"]
+    assert e["choice"] == [8, 10, 3] and round(e["profit"], 2) == 9.15 and e["optimal"] and e["gap"] == 0
+
+
+@pytest.mark.parametrize("kind", mckp.CLASSIC_KINDS)
+def test_classic_classes_through_sql(db, kind):
+    """The classic classes through SQL (as float8[][] arrays): proven optimal, the same
+    optimum as in-process, a feasible choice (1-based)."""
+    W, P, cap = mckp.classic_instance(kind, 30, 10, 1000, 16)
+    r = one(db, "SELECT nyop_solve_mckp(%s::float8[], %s::float8[], %s)", (W.tolist(), P.tolist(), cap))
+    assert set(r) == SHAPE
+    ref = mckp.solve_exact(W, P, cap)
+    assert r["optimal"] and r["gap"] == 0 and r["profit"] == ref.profit
+    choice = [j - 1 for j in r["choice"]]
+    assert sum(W[i, j] for i, j in enumerate(choice)) == r["weight"] <= cap
+    assert sum(P[i, j] for i, j in enumerate(choice)) == r["profit"]
