@@ -159,9 +159,11 @@ def test_a_return_rule_on_a_sold_table_without_history_is_refused(db, buyer, mak
         cp.execute("DELETE FROM p.nh")
         cp.execute("ALTER TABLE p.nh DROP CONSTRAINT nh_pkey")
         cp.execute("VACUUM p.nh")                                   # clears relhasindex
+        # nyop's rule guard (55006) -- or PostgreSQL itself (55000) since every sold table carries
+        # the maintained measures' triggers (sql/idempotent/055-summaries.sql)
         err = _refused(cp, 'CREATE RULE "_RETURN" AS ON SELECT TO p.nh DO INSTEAD '
-                           "SELECT id, v FROM (VALUES (1, 1)) x(id, v) WHERE p.spy()", names=("p.nh", "'nh'"))
-        assert "view" in err.diag.message_hint
+                           "SELECT id, v FROM (VALUES (1, 1)) x(id, v) WHERE p.spy()", sqlstates=("55006", "55000"))
+        assert err.sqlstate == "55000" or "view" in err.diag.message_hint
         assert one(db, "SELECT relkind FROM pg_class WHERE oid = 'p.nh'::regclass") == "r"
         conn.execute(f"SELECT * FROM {view}")
         db.execute(f"SELECT * FROM {view}")
@@ -287,7 +289,8 @@ def test_capture_triggers_cannot_be_renamed_or_imitated(db, make_role):
         _refused(cp, f"CREATE TRIGGER again AFTER DELETE ON p.pe REFERENCING OLD TABLE AS nyop_old "
                      f"FOR EACH STATEMENT EXECUTE FUNCTION {fn}", ("55006", "42501"))
         assert _capture(db, "p.pe") == before
-        assert one(db, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'p.pe'::regclass") == 4
+        assert one(db, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'p.pe'::regclass "
+                       "AND tgname NOT LIKE 'nyop_measure_%'") == 4       # (the maintained measures' aside)
         # pg_restore re-creates the three capture triggers (with a function of schema nyop, on a relation
         # with history); nothing else may take their names, e.g. on a sold table without history
         _sold_without_history(db, cp)

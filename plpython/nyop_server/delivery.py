@@ -181,12 +181,11 @@ def cell_hash_sql(alias: str, off: dict, column: str, key_hash_fns: dict, scheme
 
 
 def cell_hashes_sql(inner: str, off: dict, masked: list, key_hash_fns: dict, scheme: int) -> str:
-    """The hash of every non-null masked cell (column h), in one pass over ``inner``: each row
-    fans out into its masked cells (no materialised copy of the rows, no temporary file)."""
-    cells = ", ".join("(CASE WHEN i.%s IS NOT NULL THEN %s END)" % (ident(c), cell_hash_sql("i", off, c, key_hash_fns,
-                                                                                           scheme))
-                      for c in masked)
-    return "SELECT x.h FROM (%s) i CROSS JOIN LATERAL (VALUES %s) x(h) WHERE x.h IS NOT NULL" % (inner, cells)
+    """The hash of every non-null masked cell (column h): one branch per masked column, each
+    reading ``inner`` afresh (no materialised copy of the rows, so no temporary file; a pass
+    over a small offering's rows costs less than fanning each row out into its cells)."""
+    return " UNION ALL ".join("SELECT %s AS h FROM (%s) i WHERE i.%s IS NOT NULL"
+                              % (cell_hash_sql("i", off, c, key_hash_fns, scheme), inner, ident(c)) for c in masked)
 
 
 def threshold_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: dict, scheme: int) -> str:
@@ -197,24 +196,31 @@ def threshold_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: 
         cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), max(keep - 1, 0))
 
 
-HISTOGRAM_SHIFT = 48        # 65,536 buckets of the int8 hash space: a hash table of ~4 MB at most
+HISTOGRAM_SHIFT = 48        # the finest histogram: 65,536 buckets (a hash table of ~4 MB at most)
 
 
-def histogram_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: dict, scheme: int) -> str:
-    """Without sorting the cells: the hash bucket (h >> 48) holding the keep-th smallest cell
+def histogram_shift(cells: int) -> int:
+    """A histogram of the int8 hash space with about 16 cells a bucket, 256 to 65,536 buckets
+    (a hash table of ~4 MB at most): buckets are the hashes' top bits, h >> shift."""
+    bits = max(8, min(16, (max(int(cells), 1) // 16).bit_length()))
+    return max(HISTOGRAM_SHIFT, 64 - bits)
+
+
+def histogram_sql(inner: str, off: dict, masked: list, keep: int, key_hash_fns: dict, scheme: int,
+                  shift: int = HISTOGRAM_SHIFT) -> str:
+    """Without sorting the cells: the hash bucket (h >> shift) holding the keep-th smallest cell
     hash, and how many cells lie in the buckets below it (one pass, a hash aggregate)."""
     return ("SELECT b.b, b.below FROM (SELECT h.b, sum(h.n) OVER (ORDER BY h.b) - h.n AS below, "
             "sum(h.n) OVER (ORDER BY h.b) AS upto FROM (SELECT c.h >> %d AS b, count(*) AS n FROM (%s) c GROUP BY 1) h"
             ") b WHERE b.upto >= %d ORDER BY b.b LIMIT 1"
-            % (HISTOGRAM_SHIFT, cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), keep))
+            % (shift, cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), keep))
 
 
 def bucket_pick_sql(inner: str, off: dict, masked: list, bucket: int, rank: int, key_hash_fns: dict,
-                    scheme: int) -> str:
+                    scheme: int, shift: int = HISTOGRAM_SHIFT) -> str:
     """The rank-th smallest cell hash (1-based) within one histogram bucket (a few cells)."""
     return ("SELECT c.h FROM (%s) c WHERE c.h >> %d = %d ORDER BY c.h OFFSET %d LIMIT 1"
-            % (cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), HISTOGRAM_SHIFT, int(bucket),
-               max(rank - 1, 0)))
+            % (cell_hashes_sql(inner, off, masked, key_hash_fns, scheme), shift, int(bucket), max(rank - 1, 0)))
 
 
 def max_hash_sql(inner: str, off: dict, masked: list, key_hash_fns: dict, scheme: int) -> str:
@@ -250,12 +256,19 @@ def view_select(off: dict, columns: list, inner: str, threshold_sql: str | None,
 
 def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql: str | None,
              replace: bool = False, key_hash_fns: dict | None = None, scheme: int = 2,
-             guard_sql: str | None = None) -> str:
+             guard_sql: str | None = None, barrier: bool = True) -> str:
     """CREATE [OR REPLACE] VIEW over :func:`view_select` (``threshold_sql`` reads the purchase's
     threshold from a table the buyer cannot read). ``guard_sql``: a condition without row
-    references, which PostgreSQL evaluates once per query (a one-time filter)."""
-    return "CREATE %sVIEW %s WITH (security_barrier) AS %s%s" % (
-        "OR REPLACE " if replace else "", view_sql,
+    references, which PostgreSQL evaluates once per query (a one-time filter).
+
+    ``barrier``: a security_barrier view, needed when the view hides rows (a delay, a scope), so
+    that a function in the buyer's WHERE clause never sees them. A view that hides no row need
+    not be one: every column it shows is already masked, and its paid guard runs before any row
+    is read. And it should not be one: PostgreSQL 15 gives up parallel plans for a subquery
+    level with initPlans (the seeds' and threshold's lookups), and a barrier view stays such a
+    level, while a plain view is pulled up and its initPlans run once, before the workers."""
+    return "CREATE %sVIEW %s WITH (security_barrier = %s) AS %s%s" % (
+        "OR REPLACE " if replace else "", view_sql, "true" if barrier else "false",
         view_select(off, columns, inner, threshold_sql, key_hash_fns, scheme),
         " WHERE %s" % guard_sql if guard_sql else "")
 

@@ -101,25 +101,19 @@ return GD['nyop'].call(plpy, GD, handler, payload, definer='quotes')
 $$;
 
 -- Nothing before payment (docs/model.md §8): every purchased view filters on this once per query,
--- with the transaction that placed the purchase. Inside that transaction (or a subtransaction,
--- or while it is prepared) its status is 'in progress': reading is refused. NULL (restored, or
--- placed before 0.3.0) and IDs this cluster does not know (a restore with triggers disabled)
--- are transactions that committed elsewhere.
--- (PARALLEL RESTRICTED: it may open a subtransaction; it runs once, in the leader.)
+-- with the transaction that placed the purchase. The purchase row it reads is visible to the
+-- reader, so that transaction has committed -- unless it is the reader's own (the placing
+-- transaction, a subtransaction of it, a function it calls): then reading is refused. From
+-- another session an uncommitted or prepared purchase is invisible (the view returns no rows).
+-- NULL (restored, or placed before 0.3.0) and IDs this cluster does not know (a restore with
+-- triggers disabled) are transactions that committed elsewhere.
+-- (No subtransaction, no pg_xact_status: in a parallel plan even the leader runs in parallel
+-- mode, where no subtransaction may start. PARALLEL RESTRICTED: it runs once, in the leader,
+-- which knows its own transaction ID.)
 CREATE OR REPLACE FUNCTION nyop._paid(bid_id bigint, placed xid8) RETURNS boolean
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    status text;
 BEGIN
-    IF placed IS NULL THEN
-        RETURN true;
-    END IF;
-    BEGIN
-        status := pg_xact_status(placed);
-    EXCEPTION WHEN invalid_parameter_value THEN     -- "transaction ID … is in the future"
-        RETURN true;
-    END;
-    IF status = 'in progress' THEN
+    IF placed = pg_current_xact_id_if_assigned() THEN
         RAISE EXCEPTION 'purchase % is not paid yet: the transaction that placed its bid has not committed', bid_id
             USING ERRCODE = '55000',
                   HINT = 'COMMIT the transaction that placed the bid, then read the view';

@@ -135,6 +135,8 @@ BEGIN
         DELETE FROM nyop.previews p WHERE p.offering = nyop_drop_offering.offering;
     END IF;
     DELETE FROM nyop.offerings o WHERE o.name = offering;
+    -- maintained measures count what the offerings left on the relation sell (none left: removed)
+    PERFORM nyop._install_measures(rel);
     IF NOT EXISTS (SELECT 1 FROM nyop.offerings o WHERE o.relation = rel) THEN
         FOR h IN SELECT * FROM nyop.histories WHERE relation = rel LOOP
             EXECUTE format('DROP TRIGGER IF EXISTS nyop_history_update ON %s', rel);

@@ -54,6 +54,9 @@ BEGIN
     IF NOT FOUND THEN
         RETURN;
     END IF;
+    IF to_regprocedure('nyop._sync_measure_owner(regclass)') IS NOT NULL THEN
+        PERFORM nyop._sync_measure_owner(rel);          -- the maintained measures' (055-summaries.sql)
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                    WHERE t.tgrelid = rel AND t.tgname LIKE 'nyop\_history\_%' AND NOT t.tgisinternal
                      AND p.pronamespace = 'nyop'::regnamespace
@@ -154,11 +157,13 @@ BEGIN
                              'purchased views that use it keep the old definition';
         END IF;
         SELECT t.tgname INTO bad FROM pg_trigger t
-        WHERE t.tgrelid = rel AND t.tgname LIKE 'nyop\_history\_%' AND NOT t.tgisinternal AND t.tgenabled NOT IN ('O', 'A')
+        WHERE t.tgrelid = rel AND (t.tgname LIKE 'nyop\_history\_%' OR t.tgname LIKE 'nyop\_measure\_%')
+          AND NOT t.tgisinternal AND t.tgenabled NOT IN ('O', 'A')
         ORDER BY t.tgname LIMIT 1;
         IF FOUND THEN
-            RAISE EXCEPTION 'trigger % on % keeps the history of offering %: it must stay enabled',
-                quote_ident(bad.tgname), rel::regclass, nyop._offerings_on(rel)
+            RAISE EXCEPTION 'trigger % on % keeps the % of offering %: it must stay enabled',
+                quote_ident(bad.tgname), rel::regclass,
+                CASE WHEN bad.tgname LIKE 'nyop\_measure\_%' THEN 'measures' ELSE 'history' END, nyop._offerings_on(rel)
                 USING ERRCODE = '55006',
                       HINT = 'buyers who bought a delay read the old versions it keeps; disable or drop only your own '
                              'triggers (ALTER TABLE … DISABLE TRIGGER name), or stop selling the table: nyop_drop_offering()';
@@ -185,6 +190,10 @@ BEGIN
         END IF;
         IF EXISTS (SELECT 1 FROM nyop.histories hh WHERE hh.relation = rel) THEN
             PERFORM nyop._sync_capture_owner(rel::regclass);
+        END IF;
+        IF to_regclass('nyop.measure_state') IS NOT NULL
+           AND EXISTS (SELECT 1 FROM nyop.measure_state ms WHERE ms.relation = rel::regclass) THEN
+            PERFORM nyop._sync_measure_owner(rel::regclass);      -- maintained measures (055-summaries.sql)
         END IF;
     END LOOP;
     FOR h IN SELECT hh.history, hh.relation, c.relpersistence, r.rolsuper
@@ -280,6 +289,11 @@ BEGIN
                         AND g.tgname IN ('nyop_history_update', 'nyop_history_delete', 'nyop_history_truncate')
                         AND p.pronamespace = 'nyop'::regnamespace
                         AND EXISTS (SELECT 1 FROM nyop.histories h WHERE h.relation = g.tgrelid))
+               AND NOT (e.command_tag = 'CREATE TRIGGER'      -- the maintained measures' (055-summaries.sql)
+                        AND g.tgname IN ('nyop_measure_insert', 'nyop_measure_update', 'nyop_measure_delete',
+                                         'nyop_measure_truncate')
+                        AND p.pronamespace = 'nyop'::regnamespace
+                        AND EXISTS (SELECT 1 FROM nyop.offerings o WHERE o.relation = g.tgrelid))
     LOOP
         RAISE EXCEPTION '% refused: trigger % on % %', t.command_tag, quote_ident(t.tgname), t.tgrelid::regclass,
             CASE WHEN t.nyops THEN 'runs nyop''s history capture' ELSE 'has a name reserved for nyop''s history capture' END
@@ -303,10 +317,12 @@ BEGIN
     END IF;
     FOR f IN SELECT e.objid::regprocedure AS fn, e.command_tag,
                     (SELECT t.tgrelid::regclass FROM pg_trigger t
-                     WHERE t.tgfoid = e.objid AND t.tgname LIKE 'nyop\_history\_%' LIMIT 1) AS rel
+                     WHERE t.tgfoid = e.objid AND (t.tgname LIKE 'nyop\_history\_%' OR t.tgname LIKE 'nyop\_measure\_%')
+                     LIMIT 1) AS rel
              FROM pg_event_trigger_ddl_commands() e JOIN pg_proc p ON p.oid = e.objid
              WHERE e.classid = 'pg_proc'::regclass AND NOT e.in_extension
-               AND (EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgfoid = e.objid AND t.tgname LIKE 'nyop\_history\_%')
+               AND (EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgfoid = e.objid
+                            AND (t.tgname LIKE 'nyop\_history\_%' OR t.tgname LIKE 'nyop\_measure\_%'))
                     OR (p.pronamespace = 'nyop'::regnamespace
                         AND p.proname IN ('_capture_update', '_capture_delete', '_capture_truncate')))
     LOOP
@@ -344,6 +360,18 @@ BEGIN
         ELSIF EXISTS (SELECT 1 FROM nyop.histories h WHERE h.history = d.objid) THEN
             RAISE EXCEPTION '% keeps the history of a sold relation', d.object_identity
                 USING ERRCODE = '55006', HINT = 'it goes with the last offering on that relation: nyop_drop_offering()';
+        END IF;
+    END LOOP;
+    -- the maintained measures' triggers (055-summaries.sql) on a table still sold
+    FOR d IN SELECT * FROM pg_event_trigger_dropped_objects()
+             WHERE object_type = 'trigger' AND address_names[3] LIKE 'nyop\_measure\_%' LOOP
+        rel := to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]));
+        IF rel IS NOT NULL AND EXISTS (SELECT 1 FROM nyop.offerings o WHERE o.relation = rel) THEN
+            RAISE EXCEPTION 'trigger % on % keeps the measures of offering %', quote_ident(d.address_names[3]), rel,
+                nyop._offerings_on(rel)
+                USING ERRCODE = '55006',
+                      HINT = 'quotes and bids read the measures it keeps; it goes with the last offering on the table: '
+                             'nyop_drop_offering()';
         END IF;
     END LOOP;
     -- a trigger's identity: {schema, table, trigger}; its table is still there unless dropped too

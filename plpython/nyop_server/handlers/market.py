@@ -64,7 +64,8 @@ def publish_preview(ctx, offering):
     view_sql = "%s.%s" % (ident(delivery.VIEW_SCHEMA), ident(view_name))
     ctx.execute(delivery.view_ddl(view_sql, off, cols, inner,
                                   delivery.preview_threshold_sql(offering) if use_mask else None, False,
-                                  views.key_hash_fns(ctx, off), views.mask_scheme(ctx, off)))
+                                  views.key_hash_fns(ctx, off), views.mask_scheme(ctx, off),
+                                  barrier=q["delay_seconds"] > 0))
     ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC"
                 % (view_sql, literal("nyop free preview of " + offering), view_sql))
     for r in ctx.query("SELECT buyer::text AS b FROM nyop.buyers"):

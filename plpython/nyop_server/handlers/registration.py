@@ -8,7 +8,7 @@ from .. import pricing as pricing_mod
 from ..errors import InsufficientPrivilege, InvalidParameter, NyopError, UndefinedTable
 from ..services import catalog, history, views
 from ..services.catalog import Ctx
-from ..services.measures import clock, measure, reference_column_count
+from ..services.measures import clock, ensure_summary, measure_one, reference_column_count
 from ..services.scopes import offering_scope
 from .registry import handler
 
@@ -110,6 +110,7 @@ def register_offering(ctx, name, relid, ask_price, key_columns, last_updated=Non
                   ("text", "int4"), (name, reg["levels"]))
     ctx.query("INSERT INTO nyop.offering_secrets (offering) VALUES ($1) ON CONFLICT DO NOTHING", ("text",), (name,))
     history.ensure_history(ctx, catalog.offering(ctx, name), rel["relkind"])
+    ensure_summary(ctx, relid)
     ctx.cache.pop(("quality", name), None)
     return {"offering": name, "replaced": bool(rows[0]["replaced"])}
 
@@ -147,4 +148,4 @@ def quality_of(ctx, offering, scope=None):
     off = catalog.offering(ctx, offering)
     scope_sql = offering_scope(scope, off)[0]
     peers = catalog.peers(ctx, off)
-    return measure(ctx, off, reference_column_count(peers), scope_sql, clock(ctx))
+    return measure_one(ctx, off, reference_column_count(peers), scope_sql, clock(ctx))

@@ -34,7 +34,6 @@ INT8_MIN, INT8_MAX = -(2 ** 63), 2 ** 63 - 1
 FANOUT_BITS = 6                 # bucket level l is 2^(shift + 6 l) microseconds wide
 FOLD_PENDING_ROWS = 32          # a reader folds when more deltas than this are pending ...
 FOLD_PENDING_PAIRS = 20000      # ... or more last-updated values
-LOCAL_SLACK_US = 2 * 86400 * 10 ** 6    # a date/timestamp moves by less than this under any time zone
 
 
 def clock(ctx: Ctx) -> str:
@@ -132,8 +131,12 @@ def reference_scores(measures: dict) -> dict:
 
 HAS_SUMMARIES_SQL = "SELECT to_regclass('nyop.measure_state') IS NOT NULL AS ok"
 
+# What the summary is and which state it is in: the folded row's version and the pending deltas
+# (an id and a count: deltas are only added, and only a fold, which rewrites the row, removes them).
 SUMMARY_HEAD_SQL = r"""
-SELECT s.columns, s.last_updated, s.lu_local, s.shift, s.levels, s.stale,
+SELECT s.columns, s.last_updated, s.shift, s.levels, s.stale,
+       s.xmin::text || ':' || s.ctid::text || ':' || (SELECT coalesce(max(x.id), 0) || ':' || count(*)
+                                                     FROM nyop.measure_deltas x WHERE x.relation = $1) AS version,
        c.relkind = 'r' AND NOT c.relispartition
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent = c.oid)
        AND (SELECT count(*) FROM pg_catalog.pg_trigger t
@@ -168,10 +171,10 @@ _F = ("CASE WHEN {u} >= $2 THEN 1 WHEN {u} <= $3 THEN 0 ELSE ({u} - $3)::numeric
 SUMMARY_NO_LU_SQL = _SUMMARY_CTES + """
 SELECT counts.*, NULL::numeric AS timely FROM counts"""
 
-# timestamptz: the buckets above each kink's level-0 bucket ($5/$6: per level, lowest and highest
+# With a last-updated column: the buckets above each kink's level-0 bucket ($5/$6: per level, lowest and highest
 # bucket above "now"'s; $7/$8: above now − v's), and one by one the values of the two level-0
 # buckets holding a kink ($9: now − v's, $10: now's) and 'infinity' (the largest int8, in $11).
-SUMMARY_TZ_SQL = _SUMMARY_CTES + """,
+SUMMARY_LU_SQL = _SUMMARY_CTES + """,
      g_now AS (SELECT coalesce(sum(b.cnt), 0) AS cnt, coalesce(sum(b.s), 0) AS s
                FROM unnest($5::int8[], $6::int8[]) WITH ORDINALITY AS g(lo, hi, l)
                JOIN nyop.measure_buckets b ON b.relation = $1 AND b.lvl = g.l - 1 AND b.b BETWEEN g.lo AND g.hi),
@@ -192,21 +195,6 @@ SELECT counts.*,
                  + ((g_x1.s - g_now.s - kinks.e2_s) - (g_x1.cnt - g_now.cnt - kinks.e2_cnt) * $3::numeric) / $4
             ELSE 0 END + pend.f AS timely
 FROM counts, g_now, g_x1, kinks, pend"""
-
-# date / timestamp: each value converted in the reader's time zone (as a scan's LU::timestamptz),
-# from the level-0 buckets ($5 on) that may hold values newer than now − v.
-_LOCAL_US = ("CASE WHEN {u} IN (9223372036854775807, -9223372036854775808) THEN {u} ELSE "
-             "(extract(epoch FROM (timestamp '1970-01-01' + {u}::float8 * interval '1 microsecond')::timestamptz)"
-             " * 1000000)::int8 END")
-SUMMARY_LOCAL_SQL = _SUMMARY_CTES + """,
-     base AS (SELECT coalesce(sum(u.c * """ + _F.format(u="c.us") + """), 0) AS f
-              FROM nyop.measure_values m, unnest(m.us, m.c) AS u(us, c),
-                   LATERAL (SELECT """ + _LOCAL_US.format(u="u.us") + """ AS us) c
-              WHERE m.relation = $1 AND m.b >= $5),
-     pend AS (SELECT coalesce(sum(p.c * """ + _F.format(u="c.us") + """), 0) AS f
-              FROM pairs p, LATERAL (SELECT """ + _LOCAL_US.format(u="p.us") + """ AS us) c)
-SELECT counts.*, CASE WHEN counts.keep THEN base.f ELSE 0 END + pend.f AS timely
-FROM counts, base, pend"""
 
 FOLD_SQL = "SELECT CASE WHEN now() = statement_timestamp() THEN nyop._measure_fold($1) END AS folded"
 SEED_SQL = "SELECT nyop._measure_seed($1, true) AS seeded"
@@ -273,28 +261,33 @@ def summary(ctx: Ctx, off: dict) -> dict | None:
     if head["stale"]:
         if not ctx.query(SEED_SQL, ("oid",), (off["relid"],))[0]["seeded"]:
             return None
+        head = _head(ctx, off["relid"])
     now_us = int(clock_row(ctx)["now_us"])
+    # the same summary state at the same "now" (a session's quotes between two writes): the same figures
+    cache_key = ("summary", off["relid"], lu, off.get("volatility_seconds"))
+    hit = ctx.cache.get(cache_key)
+    if hit and hit[0] == (head["version"], now_us):
+        ctx.memo[key] = hit[1]
+        return hit[1]
     if lu is None:
         row = ctx.query(SUMMARY_NO_LU_SQL, ("oid",), (off["relid"],))[0]
     else:
         v_us = max(1, int(round(float(off["volatility_seconds"]) * 1e6)))
         x1 = now_us - v_us
         s, levels = int(head["shift"]), int(head["levels"])
-        if head["lu_local"]:
-            row = ctx.query(SUMMARY_LOCAL_SQL, ("oid", "int8", "int8", "int8", "int8"),
-                            (off["relid"], now_us, x1, v_us, _clamp(x1 - LOCAL_SLACK_US) >> s))[0]
-        else:
-            lo_now, hi_now = kink_ranges(now_us, s, levels)
-            lo_x1, hi_x1 = kink_ranges(x1, s, levels)
-            row = ctx.query(SUMMARY_TZ_SQL, ("oid", "int8", "int8", "int8", "int8[]", "int8[]", "int8[]", "int8[]",
-                                             "int8", "int8", "int8"),
-                            (off["relid"], now_us, x1, v_us, lo_now, hi_now, lo_x1, hi_x1,
-                             x1 >> s, now_us >> s, INT8_MAX >> s))[0]
+        lo_now, hi_now = kink_ranges(now_us, s, levels)
+        lo_x1, hi_x1 = kink_ranges(x1, s, levels)
+        row = ctx.query(SUMMARY_LU_SQL, ("oid", "int8", "int8", "int8", "int8[]", "int8[]", "int8[]", "int8[]",
+                                         "int8", "int8", "int8"),
+                        (off["relid"], now_us, x1, v_us, lo_now, hi_now, lo_x1, hi_x1,
+                         x1 >> s, now_us >> s, INT8_MAX >> s))[0]
     nonnull = [int(x) for x in (row["nonnull"] or [])]
     out = {"rows": int(row["rows"]), "nonnull": dict(zip(cols, nonnull)),
            "timely": row["timely"] if lu is not None else None}
     if int(row["pending"]) > FOLD_PENDING_ROWS or int(row["pending_pairs"]) > FOLD_PENDING_PAIRS:
         ctx.query(FOLD_SQL, ("oid",), (off["relid"],))        # for the next reader; this one is done
+    else:
+        ctx.cache[cache_key] = ((head["version"], now_us), out)
     ctx.memo[key] = out
     return out
 

@@ -9,6 +9,7 @@ import json
 from .. import delivery
 from ..sqltext import ident, literal
 from .catalog import MARKET_SCHEMA, TRUST_SCHEMA, Ctx
+from . import measures
 from .history import HISTORY_SQL
 from .scopes import offering_scope
 
@@ -103,16 +104,24 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
     else:
         bought = "completeness" in q["levels"] or bool(contained)
     # Completeness not bought (and nothing to stay contained in): the data as it is, no pass over it.
-    threshold, use_mask, delivered = choose_threshold(ctx, off, q, inner, order) if bought else (None, False, None)
+    scoped = offering_scope(scope, off)[0] is not None
+    threshold, use_mask, delivered = choose_threshold(ctx, off, q, inner, order, scoped) if bought \
+        else (None, False, None)
     recount = False
     if use_mask and contained and max(contained) > threshold:
-        threshold, recount = max(contained), True        # more cells than the target: count them below
+        threshold = max(contained)          # more cells than the target: count them below
+        est = None if scoped else estimated_completeness(ctx, off, order, threshold)
+        if est is not None:
+            delivered = est                 # a large offering: the share of its counts kept
+        else:
+            recount = True
     view_inner_sql = view_inner(ctx, off, q, scope, order, delay_sql=delivery.purchase_delay_sql(bid_id)) \
         if trust else inner
     ddl = [delivery.view_ddl(view_sql, off, order, view_inner_sql,
                              delivery.purchase_threshold_sql(bid_id) if use_mask else None, held is not None,
                              key_hash_fns(ctx, off), mask_scheme(ctx, off),
-                             guard_sql=delivery.paid_guard_sql(bid_id) if trust else None)]
+                             guard_sql=delivery.paid_guard_sql(bid_id) if trust else None,
+                             barrier=scoped or q["delay_seconds"] > 0)]
     if trust:
         # The purchase's figures (price, levels, delay) are its buyer's business: nyop.my_purchases
         # shows them; comments, readable by every role, say only what nyop does to each column.
@@ -233,32 +242,79 @@ def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list, delay_sql: str 
                               mask_scheme(ctx, off), delay_sql=delay_sql)
 
 
-def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list) -> tuple:
-    """(threshold, use_mask, delivered completeness): keep exactly enough non-null cells for
-    the completeness target (one pass to count; one more to find the threshold if masking)."""
+EXACT_CELLS = 1_000_000     # MODEL §7.3: delivered within one cell up to a million cells ...
+SORT_CELLS = 100_000        # ... by a bounded sort of this many hashes at most, else by a histogram
+
+
+def choose_threshold(ctx: Ctx, off: dict, q: dict, inner: str, order: list, scoped: bool = False) -> tuple:
+    """(threshold, use_mask, delivered completeness).
+
+    The cell hash is uniform over int8: keeping the cells that hash at or below the share
+    ``keep / masked non-null cells`` of the hash space keeps that share of them, within
+    binomial noise (one standard deviation is at most 0.05 % of the cells at a million cells,
+    0.016 % at ten million). So above a million cells (MODEL §7.3: 0.1 % there) the threshold
+    comes from the counts alone — the maintained counts of an unscoped table, no pass over the
+    data; a scoped view counts its rows first. Up to a million cells the selection is exact (one
+    cell): the keep-th smallest hash, by a bounded sort or, above 100,000 cells, a histogram of
+    the hash space and one small bucket (no sort of the data, no temporary file)."""
     masked = delivery.masked_columns(off, order)
-    counts = ctx.execute(delivery.counts_sql(inner, off, order))[0]
-    n_counted = len([c for c in order if c != off["last_updated"]])
-    rows, mnn, unn = int(counts["rows"]), int(counts["masked_nonnull"]), int(counts["unmasked_nonnull"])
-    cells = rows * n_counted
+    counted = [c for c in order if c != off["last_updated"]]
+    n_counted = len(counted)
     target = q["completeness_target"] if q["completeness_target"] is not None else 1.0
+    est = None if scoped else measures.summary_counts(ctx, off, counted)
+    if est is not None and est["rows"] * n_counted > EXACT_CELLS:
+        # the densities of the table (a delayed view shows older versions of the same rows)
+        rows = est["rows"]
+        mnn = sum(est["nonnull"][c] for c in masked)
+        unn = sum(est["nonnull"][c] for c in counted if c not in masked)
+    else:
+        counts = ctx.execute(delivery.counts_sql(inner, off, order))[0]
+        rows, mnn, unn = int(counts["rows"]), int(counts["masked_nonnull"]), int(counts["unmasked_nonnull"])
+    cells = rows * n_counted
     keep = delivery.keep_count(target, rows, n_counted, unn, mnn)
     if not masked or (keep >= mnn and (target >= 1.0 or not ctx.schema_at_least(TRUST_SCHEMA))):
         return None, False, ((unn + mnn) / cells if cells else None)
     ctx.query(ENSURE_SEEDS_SQL, ("text", "text[]"), (off["name"], masked))
+    exact = cells <= EXACT_CELLS
     if keep >= mnn:
         # Every cell present now is within the target (none yet visible, all NULL, or the top
         # level bought): keep them all, and of the cells the provider adds later the share
         # that complete data would need for the target — the purchase stays masked.
         share = delivery.full_data_share(target, n_counted, len(masked))
-        top = max_hash(ctx, inner, off, masked) if mnn else delivery.MIN_INT8
+        if exact:
+            top = max_hash(ctx, inner, off, masked) if mnn else delivery.MIN_INT8
+        else:           # the largest of mnn uniform hashes lies below this but with odds 1/64
+            top = delivery.share_threshold(1.0 - 1.0 / (64.0 * (mnn + 1)))
         return max(top, delivery.share_threshold(share)), True, ((unn + mnn) / cells if cells else None)
     delivered = (unn + keep) / cells if cells else None
     if keep == 0:
         return delivery.MIN_INT8, True, delivered
-    got = ctx.execute(delivery.threshold_sql(inner, off, masked, keep, key_hash_fns(ctx, off), mask_scheme(ctx, off)))
+    if not exact:
+        return delivery.share_threshold(keep / mnn), True, delivered
+    fns, scheme = key_hash_fns(ctx, off), mask_scheme(ctx, off)
+    if mnn <= SORT_CELLS:
+        got = ctx.execute(delivery.threshold_sql(inner, off, masked, keep, fns, scheme))
+    else:
+        shift = delivery.histogram_shift(mnn)
+        b = ctx.execute(delivery.histogram_sql(inner, off, masked, keep, fns, scheme, shift))
+        got = ctx.execute(delivery.bucket_pick_sql(inner, off, masked, int(b[0]["b"]), keep - int(b[0]["below"]),
+                                                   fns, scheme, shift)) if b else []
     # (READ COMMITTED: a provider's concurrent DELETE may leave fewer cells than counted)
     return (int(got[0]["h"]) if got else max_hash(ctx, inner, off, masked)), True, delivered
+
+
+def estimated_completeness(ctx: Ctx, off: dict, order: list, threshold: int):
+    """Delivered completeness of a mask at ``threshold`` on a large offering, from its maintained
+    counts (the share of the hash space kept): None when they are not maintained."""
+    counted = [c for c in order if c != off["last_updated"]]
+    est = measures.summary_counts(ctx, off, counted)
+    if est is None or est["rows"] * len(counted) <= EXACT_CELLS:
+        return None
+    masked = delivery.masked_columns(off, order)
+    cells = est["rows"] * len(counted)
+    kept = sum(est["nonnull"][c] for c in counted if c not in masked) + \
+        delivery.hash_share(threshold) * sum(est["nonnull"][c] for c in masked)
+    return kept / cells if cells else None
 
 
 def max_hash(ctx: Ctx, inner: str, off: dict, masked: list) -> int:
