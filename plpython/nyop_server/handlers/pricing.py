@@ -36,5 +36,8 @@ def solve_mckp(ctx, weights, profits, capacity, method="exact"):
     if len(weights) != len(profits) or any(len(a) != len(b) for a, b in zip(weights, profits)):
         raise NyopError("nyop_solve_mckp: weights and profits differ in shape", sqlstate="2202E")
     sol = mckp.solve(weights, profits, capacity, method=method)
-    return {"choice": [int(j) + 1 for j in sol.choice], "profit": float(sol.profit),
-            "weight": float(sol.weight), "optimal": bool(sol.optimal), "gap": float(sol.gap)}
+    out = {"choice": [int(j) + 1 for j in sol.choice], "profit": float(sol.profit),
+           "weight": float(sol.weight), "optimal": bool(sol.optimal), "gap": float(sol.gap)}
+    if not sol.optimal and getattr(sol, "stopped_by", None):
+        out["stopped_by"] = sol.stopped_by         # which limit stopped the proof (the gap is certified)
+    return out
