@@ -551,7 +551,7 @@ def test_normalise_preferences_huge_integer_is_invalid_parameter():
 
 
 # --------------------------------------------------------------------------
-# the paper's worked example (MODEL.md §6), pure Python
+# the paper's worked example (docs/model.md §6), pure Python
 # --------------------------------------------------------------------------
 
 GREEDY_RESIDUALS = [952.93, 934.93, 909.73, 891.73, 859.33, 819.73, 789.73, 742.93, 688.93, 646.93,

@@ -76,7 +76,7 @@ __all__ = [
 FEAS_REL = 1e-12
 #: Absolute feasibility slack on the capacity (see module docstring).
 FEAS_ABS = 1e-9
-#: Greedy efficiencies equal within this relative tolerance are ties (MODEL.md §5).
+#: Greedy efficiencies equal within this relative tolerance are ties (docs/model.md §5).
 TIE_RTOL = 1e-9
 # Relative tolerance for comparing profits (bounds vs. incumbent).
 _PROFIT_RTOL = 1e-12
@@ -832,7 +832,7 @@ def solve_greedy(weights, profits, capacity):
     ``e_ij = (p_ij - p_i,j-1) / (w_ij - w_i,j-1)`` (j >= 1; a zero weight
     step counts as +inf if the profit step is > 0, -inf if < 0, 0 if both are
     0) are sorted descending; efficiencies equal within a relative
-    :data:`TIE_RTOL` (1e-9) are ties, ordered by class, then item (MODEL.md
+    :data:`TIE_RTOL` (1e-9) are ties, ordered by class, then item (docs/model.md
     §5: floating-point noise must not reorder equal steps).  They are scanned
     once: ``e_ij`` is taken when class ``i`` currently stands at ``j-1`` and
     its weight step fits (``<= c`` up to the feasibility slack); then ``c``

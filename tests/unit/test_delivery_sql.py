@@ -1,6 +1,6 @@
 """delivery.py without a server: the SQL text it writes, parsed back with sqlglot (postgres).
 
-Each test checks what the text selects, masks and delays (MODEL.md §7), the paid guard
+Each test checks what the text selects, masks and delays (docs/model.md §7), the paid guard
 (§8) and that hostile identifiers stay identifiers: one statement, the name intact.
 `CREATE VIEW … WITH (security_barrier)` is not sqlglot syntax: that prefix is checked as
 text and the SELECT after it is parsed.

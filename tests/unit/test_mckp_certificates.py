@@ -1,6 +1,6 @@
 """mckp's public results checked tightly, no server: totals, certificates (gap = bound − profit
 with optimum ≤ bound ≤ LP bound; gap = LP bound − profit exactly for the greedy), and the
-paper's greedy (MODEL.md §5) against an independent implementation, on the plain-Python path
+paper's greedy (docs/model.md §5) against an independent implementation, on the plain-Python path
 (small lists) and on the numpy path (the same classes padded past 256 items).
 
 Only the public API is used: solve / solve_exact / solve_greedy / lp_bound and the fields
@@ -68,7 +68,7 @@ def totals_ok(s, w, p, cap):
 
 
 def greedy_oracle(w, p, cap):
-    """MODEL.md §5 / the paper's Algorithm 5.1, written out: start at item 0, incremental
+    """docs/model.md §5 / the paper's Algorithm 5.1, written out: start at item 0, incremental
     efficiencies sorted descending, ties (relative 1e-9 of a group's first) by class then item."""
     items = []
     for i in range(len(w)):

@@ -1,14 +1,14 @@
-"""Independent oracles for model.py and pricing.py: the model (../shared/MODEL.md, as amended;
+"""Independent oracles for model.py and pricing.py: the model (docs/model.md, as amended;
 docs/model.md in the repository) §2–§7 written out again here,
 without importing model/pricing/mckp for the expectations, plus tables computed by hand.
 
-Reading of MODEL.md §3 used for every utility: levels are equally spaced in utility over
+Reading of docs/model.md §3 used for every utility: levels are equally spaced in utility over
 the domain, so level fraction φ = l / l_top needs the score ``f⁻¹(φ · f(x_max)) / x_max``
-(x_max = 100). For sqrt that is φ² — "(j/m)²" as MODEL.md says — for ``root:a`` φ^a, for
+(x_max = 100). For sqrt that is φ² — "(j/m)²" as docs/model.md says — for ``root:a`` φ^a, for
 linear φ, for log ``(101^φ − 1) / 100``. A threshold t maps level j ≥ 1 onto
 ``t + (1 − t) · score``. Prices (§4) use the same fraction without the threshold.
 
-Tests marked ``xfail(strict=False, reason="issue 14: …")`` follow the AMENDED MODEL.md where
+Tests marked ``xfail(strict=False, reason="issue 14: …")`` follow the AMENDED docs/model.md where
 model.py/pricing.py did not (yet) when they were written; they turn green (XPASS) with the fix.
 """
 
@@ -29,7 +29,7 @@ FEAS = lambda W: W * (1 + 1e-12) + 1e-9          # the solvers' documented feasi
 
 
 # ====================================================================================
-# the oracle (MODEL.md, written out independently)
+# the oracle (docs/model.md, written out independently)
 # ====================================================================================
 
 def u_f(kind, a, x):
@@ -45,7 +45,7 @@ def u_finv(kind, a, u):
 
 
 def utility_of(name):
-    """(kind, a) for the names MODEL.md §3 allows."""
+    """(kind, a) for the names docs/model.md §3 allows."""
     if name in (None, "sqrt"):
         return ("root", 2.0)
     if name == "log":
@@ -462,7 +462,7 @@ def test_minimum_bid_is_the_cheapest_admissible_version():
 
 
 # ====================================================================================
-# amended MODEL.md: expected to fail until issue 14 lands (strict=False: green after)
+# amended docs/model.md: expected to fail until issue 14 lands (strict=False: green after)
 # ====================================================================================
 
 STALE_OFF = dict(PAPER_OFF, name="stale", reserve_price=100.0)

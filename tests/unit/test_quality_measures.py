@@ -1,5 +1,5 @@
 """quality.py without a server: the measuring query (parsed back with sqlglot) and the
-measures assembled from its one row, against MODEL.md §2 (paper checks included)."""
+measures assembled from its one row, against docs/model.md §2 (paper checks included)."""
 
 from __future__ import annotations
 
