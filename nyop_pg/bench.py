@@ -218,6 +218,9 @@ ANALYZE {t};
 
 def make_offering(conn, name: str, n: int) -> None:
     conn.execute(WIDE_SQL.format(t=name, n=n))
+    # settled like a table that has been there a while: no autovacuum pass over fresh rows (nor
+    # first readers setting hint bits) in the middle of the figures
+    conn.execute(f"VACUUM (FREEZE, ANALYZE) {name}")
     conn.execute(f"SELECT nyop_register_offering('{name}', '{name}', 1000, ARRAY['id'], last_updated => 'lu', "
                  f"volatility => '24 hours')")
     for crit, w in (("completeness", 0.4), ("timeliness", 0.3), ("amount_of_data", 0.2)):
