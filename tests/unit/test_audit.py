@@ -129,3 +129,69 @@ def test_lv():
     assert market._lv(3.0) == 3 and isinstance(market._lv(3.0), int)
     assert market._lv(4.5) == 4.5
     assert market._lv(2) == 2
+
+
+# -- column sets (buyers name different columns; two versions hold their union) --------------
+
+def aod(levels, prices, columns, kept=None, n_columns=None):
+    c = crit("amount_of_data", levels, prices)
+    c.columns = list(columns)
+    if kept is not None:
+        c.kept = kept
+    if n_columns is not None:
+        c.n_columns = n_columns
+    return c
+
+
+def test_column_sets_nothing_to_check():
+    assert market.column_sets([crit("timeliness", [1.0], [1.0])]) == []
+    assert market.column_sets([aod([], [], [])]) == []
+
+
+def test_column_sets_union_beyond_every_version():
+    # 1 key; levels deliver 2 and 3 columns of 5: two buyers at the top hold 3 + 3 − 1 = 5 > 3
+    out = market.column_sets([aod([1.0, 2.0], [1.0, 2.0], [2, 3], kept=1, n_columns=5)])
+    assert out == ["amount_of_data: versions at levels 1 and 2 name different columns and together hold 4 "
+                   "columns, more than any version sells (3)"]
+
+
+def test_column_sets_union_cheaper_than_its_cover():
+    c = aod([1.0, 2.0, 3.0], [1.0, 2.0, 10.0], [2, 4, 5], kept=1, n_columns=5)
+    assert market.column_sets([c]) == [
+        "amount_of_data: versions at levels 1 and 2 (2 and 4 columns) name different columns and together "
+        "hold 5, which cost level 3 at 10.00 > 3.00"]
+    # each of the two versions pays every other criterion's lowest price too: with 8 more, no saving
+    other = crit("timeliness", [1.0, 2.0], [8.0, 9.0])
+    assert market.column_sets([c, other]) == []
+    assert market.column_sets([c, crit("timeliness", [1.0], [6.999])]) != []
+
+
+def test_column_sets_equal_price_is_fine_and_keys_are_delivered_anyway():
+    # (0,0): 2 + 2 − 1 = 3 columns, covered by level 2 at exactly 1 + 1
+    assert market.column_sets([aod([1.0, 2.0], [1.0, 2.0], [2, 3], kept=1, n_columns=3)]) == []
+    # a level that delivers fewer columns than there are keys delivers the keys
+    assert market.column_sets([aod([1.0, 2.0], [1.0, 2.0], [0, 2], kept=2, n_columns=2)]) == []
+
+
+def test_column_sets_defaults_no_keys_and_the_widest_level():
+    # no kept / n_columns: 0 keys, total = the widest level (4): 2 + 2 = 4 covered by level 2
+    c = aod([1.0, 2.0], [1.0, 5.0], [2, 4])
+    assert market.column_sets([c]) == [
+        "amount_of_data: versions at levels 1 and 1 (2 and 2 columns) name different columns and together "
+        "hold 4, which cost level 2 at 5.00 > 2.00"]
+
+
+def test_audit_reports_column_sets():
+    c = aod([1.0, 2.0, 3.0], [1.0, 2.0, 10.0], [2, 4, 5], kept=1, n_columns=5)
+    out = market.audit([c])
+    assert out["ok"] is False
+    assert out["column_sets"] == {"ok": False, "levels": [1, 2, 3], "columns": [2, 4, 5]}
+    assert out["problems"] == market.column_sets([c])
+    ok = market.audit([aod([1.0, 2.0], [1.0, 2.0], [2, 3], kept=1, n_columns=3)])
+    assert ok["ok"] is True and ok["column_sets"] == {"ok": True, "levels": [1, 2], "columns": [2, 3]}
+    # a refused table is not checked for column sets
+    bad = market.audit([aod([1.0, 2.0], [2.0, 1.0], [2, 3], kept=1, n_columns=3)])
+    assert bad["column_sets"]["ok"] is True and len(bad["problems"]) == 1
+    # column counts that do not match the levels: no column-set check
+    assert "column_sets" not in market.audit([aod([1.0, 2.0], [1.0, 2.0], [2])])
+    assert "column_sets" not in market.audit([crit("timeliness", [1.0], [1.0])])

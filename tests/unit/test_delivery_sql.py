@@ -292,24 +292,39 @@ def test_cell_hash_sql_by_scheme():
         "pg_catalog.hashtextextended(v.\"station\"::text, %s))" % seed)
 
 
+def cell_hash_pairs(sql: str) -> dict:
+    """{column: hash expression} of a cell-hash query, whatever its shape: each `c IS NOT NULL`
+    guards the hash of its own branch (a UNION ALL branch's select list, or a CASE's THEN)."""
+    out = {}
+    for node in parse(sql).find_all(exp.Is):
+        if not node.args.get("negate") or not isinstance(node.this, exp.Column):
+            continue
+        up = node.parent
+        while not isinstance(up, (exp.Select, exp.If)):
+            up = up.parent
+        h = up.expressions[0] if isinstance(up, exp.Select) else up.args["true"]
+        if isinstance(h, exp.Alias):
+            assert h.alias == "h"
+            h = h.this
+        assert node.this.name not in out
+        out[node.this.name] = h.sql(PG)
+    return out
+
+
 def test_cell_hashes_sql_one_hash_per_non_null_masked_cell():
     off = off_(name="w")
     fns = {"station": TEXT_TMPL, "date": d.DATE_HASH}
-    sql = d.cell_hashes_sql("SELECT 1", off, ["temp", "rain"], fns, 2)
-    cells = ", ".join("(CASE WHEN i.\"%s\" IS NOT NULL THEN %s END)" % (c, d.cell_hash_sql("i", off, c, fns, 2))
-                      for c in ("temp", "rain"))
-    assert sql == ("SELECT x.h FROM (SELECT 1) i CROSS JOIN LATERAL (VALUES %s) x(h) WHERE x.h IS NOT NULL" % cells)
-    tree = parse(sql)
-    values = tree.find(exp.Values)
-    cases = [t.expressions[0] for t in values.expressions]
-    assert len(cases) == 2
-    for case, c in zip(cases, ("temp", "rain")):
-        (if_,) = case.args["ifs"]
-        assert isinstance(if_.this, exp.Is) and if_.this.args.get("negate") and if_.this.this.name == c
-        assert "'%s'" % c in if_.args["true"].sql(PG)            # the column's own seed
-        assert case.args.get("default") is None
-    assert tree.args["where"].this.sql(PG) == "x.h IS NOT NULL"
-    assert 'hashint8extended(i."nyop_kh"' in d.cell_hashes_sql("SELECT 1", off, ["temp"], fns, 1)
+    inner = d.inner_sql(off, ["temp", "rain"], 0.0, None, None, fns)
+    for scheme in (1, 2):
+        sql = d.cell_hashes_sql(inner, off, ["temp", "rain"], fns, scheme)
+        pairs = cell_hash_pairs(sql)
+        assert set(pairs) == {"temp", "rain"}
+        for c in ("temp", "rain"):
+            want = parse("SELECT " + d.cell_hash_sql("i", off, c, fns, scheme)).expressions[0].sql(PG)
+            assert pairs[c] == want                            # the column's own seed, the row's key
+        assert [t.name for t in parse(sql).find_all(exp.Table)].count("weather") >= 1
+    one = d.cell_hashes_sql(inner, off, ["temp"], fns, 2)
+    assert set(cell_hash_pairs(one)) == {"temp"}
 
 
 def test_threshold_sql_keeps_exactly_keep_cells():
@@ -328,6 +343,8 @@ def test_histogram_and_bucket_pick():
     cells = d.cell_hashes_sql("SELECT 1", off, ["temp"], {}, 2)
     assert d.HISTOGRAM_SHIFT == 48
     h = d.histogram_sql("SELECT 1", off, ["temp"], 7, {}, 2)
+    assert d.histogram_sql("SELECT 1", off, ["temp"], 7, {}, 2, 56) == h.replace("c.h >> 48", "c.h >> 56")
+    assert d.bucket_pick_sql("SELECT 1", off, ["temp"], 1, 1, {}, 2, 56).count("c.h >> 56 = 1") == 1
     assert h == ("SELECT b.b, b.below FROM (SELECT h.b, sum(h.n) OVER (ORDER BY h.b) - h.n AS below, "
                  "sum(h.n) OVER (ORDER BY h.b) AS upto FROM (SELECT c.h >> 48 AS b, count(*) AS n FROM (%s) c "
                  "GROUP BY 1) h) b WHERE b.upto >= 7 ORDER BY b.b LIMIT 1" % cells)
@@ -341,6 +358,17 @@ def test_histogram_and_bucket_pick():
     parse(p)
     assert 'hashint8extended(i."nyop_kh"' in d.histogram_sql("SELECT 1", off, ["temp"], 1, {}, 1)
     assert 'hashint8extended(i."nyop_kh"' in d.bucket_pick_sql("SELECT 1", off, ["temp"], 1, 1, {}, 1)
+
+
+@pytest.mark.parametrize("cells, shift", [
+    (0, 56), (1, 56), (16 * 255, 56), (16 * 256, 55), (16 * 2 ** 12, 51), (16 * 2 ** 15, 48),
+    (16 * 2 ** 16, 48), (10 ** 12, 48), (-5, 56),
+])
+def test_histogram_shift_about_16_cells_a_bucket(cells, shift):
+    """256 to 65,536 buckets: h >> shift with shift between 56 and 48."""
+    if not hasattr(d, "histogram_shift"):
+        pytest.skip("delivery.histogram_shift not in this version")
+    assert d.histogram_shift(cells) == shift
 
 
 def test_max_hash_sql():

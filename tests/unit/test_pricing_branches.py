@@ -220,6 +220,49 @@ def test_preview_columns_are_always_delivered():
     assert q["columns"] == ["station", "date"]
 
 
+def test_column_counts_per_amount_level():
+    """Each amount-of-data level's column count, as product() computes it (keys counted)."""
+    if not hasattr(pricing, "column_counts"):
+        pytest.skip("pricing.column_counts arrives with issue 14 (holdings)")
+    rows = [ROWS[1]]
+    # alone: own AoC 1 over 5 columns; level j of 10 needs (j/10)² → ⌈(j/10)² · 5⌉ columns
+    (a,) = pricing.priced_classes(OFF, rows, MEAS, MEAS)
+    assert a.columns == [math.ceil((j / 10) ** 2 * 5 - 1e-9) for j in range(1, 11)] == [1, 1, 1, 1, 2, 2, 3, 4, 5, 5]
+    assert (a.kept, a.n_columns) == (2, 5)
+    # in a group: 5 of the group's 9 columns (AoC 5/9, reference 1): ⌈(j/10)² · 9⌉, capped at 5, up to the cap 7
+    meas = {"amount_of_data": 5 / 9, "columns": 5}
+    (g,) = pricing.priced_classes(OFF, rows, meas, {"amount_of_data": 1.0})
+    assert g.levels == [float(j) for j in range(1, 8)]
+    assert g.columns == [1, 1, 1, 2, 3, 4, 5]
+    # |X_ref| from the offering's own column count when the measures do not say
+    (h,) = pricing.priced_classes(OFF, rows, {"amount_of_data": 5 / 9}, {"amount_of_data": 1.0})
+    assert h.columns == g.columns
+    # no amount of data measured: the offering's own columns are the reference
+    assert pricing.column_counts(OFF, a, {}, {}) == a.columns
+    # quotes deliver what the counts say (never fewer than the keys)
+    for bid in (20.0, 100.0, 500.0, 900.0):
+        q = quote(bid, crit_rows=rows, omega={"amount_of_data": 1.0})
+        j = int(q["levels"]["amount_of_data"]["level"]) - 1
+        assert len(q["columns"]) == max(a.columns[j], 2)
+
+
+def test_upgrade_floor_on_columns():
+    """An upgrade keeps only the amount-of-data levels delivering the columns the buyer will hold."""
+    if not hasattr(pricing, "column_counts"):
+        pytest.skip("pricing.column_counts arrives with issue 14 (holdings)")
+    rows = [ROWS[1]]
+    (a,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"columns": 4, "kept": 2}})
+    assert a.columns == [4, 5, 5] and a.levels == [8.0, 9.0, 10.0] and len(a.scores) == len(a.prices) == 3
+    assert a.prices == pytest.approx([1200 * 0.3 / 0.3 * 0.64, 1200 * 0.81, 1200.0])
+    # no more columns than the keys: no floor
+    (b,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"columns": 2, "kept": 2}})
+    assert len(b.levels) == 10
+    (c,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"columns": 3}})     # kept: the keys
+    assert c.columns[0] == 3 and c.levels[0] == 7.0
+    (d,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"level": 9}})
+    assert d.levels == [9.0, 10.0] and d.columns == [5, 5]
+
+
 def test_no_criteria_and_undeliverable_classes(monkeypatch):
     # unreachable through build_classes today (no criteria: "provider weights … all zero"), so stubbed
     with monkeypatch.context() as mp:
