@@ -195,3 +195,30 @@ def test_audit_reports_column_sets():
     # column counts that do not match the levels: no column-set check
     assert "column_sets" not in market.audit([aod([1.0, 2.0], [1.0, 2.0], [2])])
     assert "column_sets" not in market.audit([crit("timeliness", [1.0], [1.0])])
+
+
+def test_column_sets_edges():
+    # the largest version is named when a union outgrows every version (3 levels: the last, 4)
+    c = aod([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [2, 3, 4], kept=1, n_columns=9)
+    assert market.column_sets([c]) == [
+        "amount_of_data: versions at levels 1 and 3 name different columns and together hold 5 columns, "
+        "more than any version sells (4)"]
+    # the union is priced at the highest of the two levels and the covering one
+    c = aod([1.0, 2.0, 3.0], [0.0, 5.0, 1.0], [1, 3, 3], kept=1, n_columns=3)
+    assert market.column_sets([c]) == []
+    # exactly the 1e-9 margin cheaper: not a problem
+    s = 1.0 - 1e-9
+    c = aod([1.0, 2.0], [0.0, 1.0], [2, 3], kept=1, n_columns=3)
+    assert market.column_sets([c, crit("timeliness", [1.0], [s])]) == []
+    # the other criteria's lowest prices are part of what the two versions cost
+    c = aod([1.0, 2.0, 3.0], [1.0, 2.0, 10.0], [2, 4, 5], kept=1, n_columns=5)
+    assert market.column_sets([c, crit("timeliness", [1.0], [0.5])]) == [
+        "amount_of_data: versions at levels 1 and 2 (2 and 4 columns) name different columns and together "
+        "hold 5, which cost level 3 at 10.00 > 3.50"]
+
+
+def test_audit_skips_column_sets_on_a_refused_table():
+    c = aod([1.0, 2.0, 3.0], [1.0, 2.0, 10.0], [2, 4, 5], kept=1, n_columns=5)
+    out = market.audit([c, crit("timeliness", [1.0], [-1.0])])
+    assert out["problems"] == ["timeliness: negative price at level 1.0"]
+    assert out["column_sets"]["ok"] is True

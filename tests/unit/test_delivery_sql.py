@@ -508,6 +508,10 @@ def test_hash_share(threshold, share):
     assert d.hash_share(str(threshold)) == share
 
 
+def test_hash_share_clamps():
+    assert d.hash_share(2 ** 64) == 1.0 and d.hash_share(-(2 ** 64)) == 0.0
+
+
 def test_hash_share_inverts_share_threshold():
     for share in (0.0, 0.1, 0.25, 0.5, 0.9, 0.999):
         assert d.hash_share(d.share_threshold(share)) == pytest.approx(share, abs=1e-15)

@@ -266,6 +266,35 @@ def test_greedy_ties_by_criterion_then_level(path):
         assert g.choice == greedy_oracle(w, p, cap)[0]
 
 
+@pytest.mark.parametrize("path", ["py", "np"])
+@pytest.mark.parametrize("effs, first", [
+    ([1.0, 1.0 + 5e-10], 0),                      # equal within 1e-9 (relative): by class
+    ([1.0, 1.0 + 2e-9], 1),                       # not equal: by efficiency
+    ([1.0 + 5e-10, 1.0], 0),
+    ([2.0, 1.0], 0),
+    ([1.0, 1.0 + 0.6e-9, 1.0 + 1.2e-9], 1),       # ties go by a group's first (1 + 1.2e-9): class 0 is not one
+    ([1e-3, 1e-3 * (1 + 5e-10)], 0),              # relative, not absolute
+    ([1e6, 1e6 * (1 + 2e-9)], 1),
+])
+def test_greedy_near_ties(path, effs, first):
+    """MODEL §5: efficiencies equal within a relative 1e-9 are ordered by criterion, then level.
+    One unit of capacity: only the first step in the greedy's order is taken."""
+    w = [[0.0, 1.0] for _ in effs]
+    p = [[0.0, e] for e in effs]
+    g = run(mckp.solve_greedy, w, p, 1.0, path)
+    assert g.choice == [1 if i == first else 0 for i in range(len(effs))]
+    assert g.choice == greedy_oracle(w, p, 1.0)[0]
+
+
+@pytest.mark.parametrize("path", ["py", "np"])
+def test_greedy_infinite_efficiencies_tie_only_themselves(path):
+    # two free gains (+inf) go by class; a finite step never joins their group
+    w = [[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+    p = [[0.0, 1e300], [0.0, 1.0], [0.0, 2.0]]
+    g = run(mckp.solve_greedy, w, p, 1.0, path)
+    assert [s[:2] for s in g.steps] == [(1, 1), (2, 1), (0, 1)]
+
+
 def test_solve_dispatch():
     w, p = [[1.0, 2.0]], [[1.0, 3.0]]
     assert mckp.solve(w, p, 2.0).choice == [1]

@@ -237,6 +237,15 @@ def test_column_counts_per_amount_level():
     # |X_ref| from the offering's own column count when the measures do not say
     (h,) = pricing.priced_classes(OFF, rows, {"amount_of_data": 5 / 9}, {"amount_of_data": 1.0})
     assert h.columns == g.columns
+    # the reference AoC scales the counts: the group's best holds 8 of its 10 columns, this one 5
+    (r,) = pricing.priced_classes(OFF, rows, {"amount_of_data": 0.5, "columns": 5}, {"amount_of_data": 0.8})
+    assert r.levels == [float(j) for j in range(1, 8)]                      # 0.49 ≤ 0.5 / 0.8 < 0.64
+    assert r.columns == [min(5, math.ceil((j / 10) ** 2 * 0.8 * 10 - 1e-9)) for j in range(1, 8)] \
+        == [1, 1, 1, 2, 2, 3, 4]
+    # an exact multiple is not rounded up: level 5 of 4 columns alone is (1/2)² · 4 = 1 column
+    four = dict(OFF, columns=["station", "date", "temp", "rain"])
+    (f,) = pricing.priced_classes(four, rows, MEAS, MEAS)
+    assert f.columns[4] == 1 and f.columns == [1, 1, 1, 1, 1, 2, 2, 3, 4, 4]
     # no amount of data measured: the offering's own columns are the reference
     assert pricing.column_counts(OFF, a, {}, {}) == a.columns
     # quotes deliver what the counts say (never fewer than the keys)
@@ -257,6 +266,9 @@ def test_upgrade_floor_on_columns():
     # no more columns than the keys: no floor
     (b,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"columns": 2, "kept": 2}})
     assert len(b.levels) == 10
+    # what was kept when the buyer bought (1 key column then) decides whether columns were added
+    (k,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"columns": 2, "kept": 1}})
+    assert k.columns[0] == 2 and k.levels[0] == 5.0
     (c,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"columns": 3}})     # kept: the keys
     assert c.columns[0] == 3 and c.levels[0] == 7.0
     (d,) = pricing.priced_classes(OFF, rows, MEAS, MEAS, {"amount_of_data": {"level": 9}})
