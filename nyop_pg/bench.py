@@ -19,7 +19,7 @@ import time
 import numpy as np
 import psycopg
 
-from . import paper
+from . import instances, paper
 
 PARTS = ("solver", "quality", "views", "bids", "scale", "large")
 
@@ -127,7 +127,7 @@ def bench_solver(conn, rep: Report, quick: bool) -> None:
     n_inst = 5 if quick else 20
     rng = np.random.default_rng(2017)
     for (n, m, bid) in ((100, 10, 1000), (100, 10, 10000), (100, 100, 1000), (100, 100, 10000)):
-        insts = [mckp.random_pricing_instance(n, m, bid, rng) for _ in range(n_inst)]
+        insts = [instances.random_pricing_instance(n, m, bid, rng) for _ in range(n_inst)]
         ex, sq, gr, hi = [], [], [], []
         better = 0
         for W, P, cap in insts:

@@ -3,7 +3,7 @@
     python -m nyop_pg.solver_grid [--quick] [--check] [--highs] [--json FILE] [--only KIND]
 
 Five classes (uncorrelated, weakly / strongly correlated, subset-sum, zig-zag;
-see :func:`nyop_server.mckp.classic_instance`), R = 10^3 and 10^4, sizes
+see :func:`nyop_pg.instances.classic_instance`), R = 10^3 and 10^4, sizes
 (classes x items) 10x10, 100x10, 1000x10, 10x100, 100x100, 10x1000, 10
 instances per cell: 600 instances.  Each is solved by ``solve_exact`` in this
 process (median of repeated runs for fast ones); the report gives, per cell,
@@ -24,6 +24,8 @@ import sys
 import time
 
 import numpy as np
+
+from . import instances
 
 KINDS = ("uncorrelated", "weakly", "strongly", "subset_sum", "zigzag")
 RANGES = (1000, 10000)
@@ -67,8 +69,7 @@ def grid(kinds=KINDS, per_cell=PER_CELL):
 
 
 def instance(kind, n, m, R, rep):
-    from nyop_server import mckp
-    return mckp.classic_instance(kind, n, m, R, seed_of(kind, n, m, R, rep))
+    return instances.classic_instance(kind, n, m, R, seed_of(kind, n, m, R, rep))
 
 
 def time_solve(fn, budget_ms=50.0, max_runs=7):

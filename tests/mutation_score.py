@@ -3,6 +3,7 @@
     python tests/mutation_score.py stage DIR     copy what mutmut needs into DIR
     python tests/mutation_score.py score DIR     kill rate per module from DIR/mutants
     python tests/mutation_score.py survivors DIR [MODULE]   the surviving mutants, as diffs
+    python tests/mutation_score.py names DIR [MODULE]       their names (``mutmut run NAMES…`` reruns them)
 
 Environment for ``stage``: MUTATION_TESTS replaces the test selection (space-separated paths),
 MUTATION_PYTEST_ARGS adds pytest options (e.g. ``--deselect tests/x.py::test_y``) — for a run
@@ -18,8 +19,8 @@ nyop_server/…). The checkout itself is never written to.
 
 Scores: a mutant is *killed* when a test fails on it (a timeout counts as killed: the tests
 noticed); anything else — survived, no test reached it, suspicious — is not. A mutant is a
-*message* mutant when all it changes is string text inside an exception being raised (the
-message, hint or detail of a NyopError); every other mutant changes logic. The target of
+*message* mutant when all it changes lies inside the arguments of an error being raised or
+built (its message, hint or detail — not its sqlstate); every other mutant changes logic. The target of
 issue 17 is on logic mutants; both rates are printed.
 """
 
@@ -161,31 +162,28 @@ def differences(a, b, chain=()):
 
 
 def in_raised_message(chain) -> bool:
+    """Inside the arguments of an error being raised or built (``raise X(...)``,
+    ``InvalidParameter(...)``), but not its ``sqlstate``."""
+    inside = False
     for node in chain:
+        if isinstance(node, ast.keyword) and node.arg == "sqlstate":
+            return False
         if isinstance(node, ast.Raise):
-            return True
-        if isinstance(node, ast.Call):
+            inside = True
+        elif isinstance(node, ast.Call):
             f = node.func
             name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
             if name.endswith(ERROR_NAMES):
-                return True
-    return False
+                inside = True
+    return inside
 
 
 def is_message_mutant(orig: ast.AST, mutant: ast.AST) -> bool:
+    """Every change is inside the text of an error (its message, hint or detail, or what
+    they are formatted from)."""
     diffs = differences(orig, mutant)
-    if not diffs:
-        return False
-    for a, b, chain in diffs:
-        if isinstance(a, str) and isinstance(b, str) and chain and isinstance(chain[-1], ast.Constant):
-            if not in_raised_message(chain):
-                return False
-            continue
-        if isinstance(a, ast.Constant) and isinstance(b, ast.Constant) and isinstance(a.value, str) \
-                and isinstance(b.value, str) and in_raised_message(chain + (a,)):
-            continue
-        return False
-    return True
+    return bool(diffs) and all(in_raised_message(chain) and not isinstance(a, ast.Raise)
+                               for a, b, chain in diffs)
 
 
 def mutant_function(key: str) -> tuple:
@@ -288,7 +286,7 @@ TARGETS = {"model": 90, "mckp": 90, "pricing": 90, "audit": 90, "market": 90, "q
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["stage", "score", "survivors"])
+    ap.add_argument("command", choices=["stage", "score", "survivors", "names"])
     ap.add_argument("dir", type=Path)
     ap.add_argument("module", nargs="?")
     ap.add_argument("--messages", action="store_true", help="survivors: list message mutants too")
@@ -298,6 +296,11 @@ def main(argv=None) -> int:
         return 0
     if a.command == "score":
         return score(a.dir, TARGETS)
+    if a.command == "names":      # the mutants not killed, to run again after the tests improved
+        for mod, rows in load(a.dir).items():
+            if not a.module or mod.rpartition(".")[2] == a.module:
+                print("\n".join(k for k, status, _ in rows if status not in ("killed", "timeout", "not checked")))
+        return 0
     survivors(a.dir, a.module, a.messages)
     return 0
 

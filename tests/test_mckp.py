@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nyop_server import mckp
 from nyop_server.errors import InvalidParameter, NyopError
-from nyop_server.mckp import (Infeasible, Solution, capacity_limit, lp_bound,
-                              random_pricing_instance, solve, solve_exact,
+from nyop_pg.instances import random_pricing_instance
+from nyop_server.mckp import (Infeasible, Solution, capacity_limit, lp_bound, solve, solve_exact,
                               solve_greedy, validate)
 
 

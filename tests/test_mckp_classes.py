@@ -1,6 +1,6 @@
 """The exact MCKP solver on the field's classic instance classes (issue 16); no server needed.
 
-Classes (``mckp.classic_instance``): uncorrelated, weakly correlated, strongly correlated
+Classes (``nyop_pg.instances.classic_instance``): uncorrelated, weakly correlated, strongly correlated
 (cumulative), subset-sum, zig-zag.  Small instances of every class are checked against brute
 force, limits must certify their gap, and a deterministic sample of the issue's grid must be
 proven optimal in time (and agree with HiGHS).  The full 600-instance grid is measured by
@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nyop_server import mckp
-from nyop_server.mckp import CLASSIC_KINDS, classic_instance, solve_exact
+from nyop_pg.instances import CLASSIC_KINDS, classic_instance
+from nyop_server.mckp import solve_exact
 
 from test_mckp import brute_force, check_solution, milp_optimum, solver_paths
 
@@ -74,7 +75,7 @@ def test_generator_classes():
     assert (np.diff(P, axis=1, prepend=0) == dw + 10).all() and (np.diff(dw, axis=1) >= 0).all()
     W, P, _ = classic_instance("zigzag", 20, 5, 1000, 1)
     assert (np.diff(W, axis=1) >= 0).all() and (np.diff(P, axis=1) >= 0).all()
-    with pytest.raises(mckp.InvalidParameter, match="class"):
+    with pytest.raises(ValueError, match="class"):
         classic_instance("nope", 2, 2, 10, 0)
     # the same seed gives the same instance
     a, b = classic_instance("weakly", 5, 5, 100, 7), classic_instance("weakly", 5, 5, 100, 7)

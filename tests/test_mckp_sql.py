@@ -4,7 +4,7 @@ classic instance classes (issue 16)."""
 import pytest
 
 from conftest import one
-from nyop_server import mckp
+from nyop_pg.instances import CLASSIC_KINDS, classic_instance
 
 TIE_W = "ARRAY[[0,28,56,84,112,140]]::float8[]"
 TIE_P = "ARRAY[[0,0.3,0.6,0.9,1.2,1.5]]::float8[]"
@@ -45,11 +45,11 @@ def test_paper_example_greedy_and_exact(paper_db):
     assert e["choice"] == [8, 10, 3] and round(e["profit"], 2) == 9.15 and e["optimal"] and e["gap"] == 0
 
 
-@pytest.mark.parametrize("kind", mckp.CLASSIC_KINDS)
+@pytest.mark.parametrize("kind", CLASSIC_KINDS)
 def test_classic_classes_through_sql(db, kind):
     """The classic classes through SQL (as float8[][] arrays): proven optimal, the same
     optimum as in-process, a feasible choice (1-based)."""
-    W, P, cap = mckp.classic_instance(kind, 30, 10, 1000, 16)
+    W, P, cap = classic_instance(kind, 30, 10, 1000, 16)
     r = one(db, "SELECT nyop_solve_mckp(%s::float8[], %s::float8[], %s)", (W.tolist(), P.tolist(), cap))
     assert set(r) == SHAPE
     ref = mckp.solve_exact(W, P, cap)

@@ -16,6 +16,7 @@ import random
 import numpy as np
 import pytest
 
+from nyop_pg.instances import random_pricing_instance
 from nyop_server import mckp
 
 PAD = 256            # filler classes (one item, weight 0, profit 0) that push an instance past the small path
@@ -133,7 +134,7 @@ def test_exact_stopped_by_a_limit_reports_bound_minus_profit(kw):
     """A limit stops the search: profit + gap is a certified bound, optimum ≤ bound ≤ LP bound."""
     stopped = 0
     for seed in range(12):
-        W, P, cap = mckp.random_pricing_instance(6, 6, 1000, seed)
+        W, P, cap = random_pricing_instance(6, 6, 1000, seed)
         w, p = W.tolist(), P.tolist()
         opt = brute_np(w, p, cap)
         lp = mckp.lp_bound(w, p, cap)
@@ -252,8 +253,6 @@ def test_greedy_decreasing_weights_refused(path):
         run(mckp.solve_greedy, [[9.0, 1.0], [9.0, 1.0]], [[2.0, 1.0], [2.0, 1.0]], 5.0, path)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: greedy ties (MODEL §5: equal efficiencies within 1e-9 go by "
-                                        "criterion, then level)")
 @pytest.mark.parametrize("path", ["py", "np"])
 def test_greedy_ties_by_criterion_then_level(path):
     # issue 14's example: 28 per 0.3 at every step — the greedy climbs to the top

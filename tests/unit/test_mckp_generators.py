@@ -1,4 +1,4 @@
-"""The instance generators of mckp (benchmarks and tests), checked against their documented
+"""The instance generators (nyop_pg.instances, for benchmarks and tests), checked against their documented
 shapes without a server: random_pricing_instance (the paper's benchmarks) and
 classic_instance (the field's classic MCKP classes, issue 16)."""
 
@@ -9,12 +9,12 @@ import math
 import numpy as np
 import pytest
 
-from nyop_server import mckp
+from nyop_pg import instances
 
 
 def test_random_pricing_instance_shape():
     for seed in range(5):
-        W, P, bid = mckp.random_pricing_instance(6, 5, 1000, seed)
+        W, P, bid = instances.random_pricing_instance(6, 5, 1000, seed)
         assert W.shape == P.shape == (6, 5) and bid == 1000.0 and isinstance(bid, float)
         # profits ω_i · j with ω normalised: Σ_i p_i,m = m
         omega = P[:, 0]
@@ -28,8 +28,8 @@ def test_random_pricing_instance_shape():
         assert W == pytest.approx(full * kappa[:, None] * (np.arange(1, 6)[None, :] / 5) ** 2)
         ratio = (kappa / omega) / (kappa / omega).min()
         assert ratio.max() <= 1.25 / 0.8 + 1e-9
-    a = mckp.random_pricing_instance(4, 3, 500, 11)
-    b = mckp.random_pricing_instance(4, 3, 500, np.random.default_rng(11))
+    a = instances.random_pricing_instance(4, 3, 500, 11)
+    b = instances.random_pricing_instance(4, 3, 500, np.random.default_rng(11))
     assert all(np.array_equal(x, y) for x, y in zip(a[:2], b[:2]))
 
 
@@ -38,11 +38,11 @@ def cap_of(w, p):
     return math.floor((sum(min(r) for r in w) + sum(best)) / 2)
 
 
-@pytest.mark.parametrize("kind", mckp.CLASSIC_KINDS)
+@pytest.mark.parametrize("kind", instances.CLASSIC_KINDS)
 def test_classic_instance_classes(kind):
     R = 1000
     for seed in range(3):
-        w, p, cap = mckp.classic_instance(kind, 7, 6, R, seed)
+        w, p, cap = instances.classic_instance(kind, 7, 6, R, seed)
         assert w.shape == p.shape == (7, 6) and w.dtype == p.dtype == np.float64
         assert isinstance(cap, float) and cap == cap_of(w.tolist(), p.tolist())
         assert (w == np.round(w)).all() and (p == np.round(p)).all() and (w >= 1).all() and (p >= 1).all()
@@ -60,8 +60,8 @@ def test_classic_instance_classes(kind):
         elif kind == "zigzag":
             assert (np.diff(w, axis=1) >= 0).all() and (np.diff(p, axis=1) >= 0).all()
             assert w.max() <= R and p.max() <= R
-    a = mckp.classic_instance(kind, 3, 4, 50, 9)
-    b = mckp.classic_instance(kind, 3, 4, 50, np.random.default_rng(9))
+    a = instances.classic_instance(kind, 3, 4, 50, 9)
+    b = instances.classic_instance(kind, 3, 4, 50, np.random.default_rng(9))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
 
 
@@ -74,11 +74,11 @@ def test_classic_instance_capacity_uses_the_lightest_most_profitable_item():
 
 def test_classic_instance_strongly_small_range():
     # 2R/m < 1: the item widths are 1
-    w, p, _ = mckp.classic_instance("strongly", 2, 8, 3, 0)
+    w, p, _ = instances.classic_instance("strongly", 2, 8, 3, 0)
     assert (w == np.arange(1, 9)[None, :]).all() and (p == 11 * np.arange(1, 9)[None, :]).all()
 
 
 def test_classic_instance_unknown_kind():
-    with pytest.raises(mckp.InvalidParameter, match="unknown instance class 'hard' \\(expected one of uncorrelated, "
+    with pytest.raises(ValueError, match="unknown instance class 'hard' \\(expected one of uncorrelated, "
                                                     "weakly, strongly, subset_sum, zigzag\\)"):
-        mckp.classic_instance("hard", 2, 2, 10, 0)
+        instances.classic_instance("hard", 2, 2, 10, 0)

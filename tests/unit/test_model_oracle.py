@@ -8,8 +8,8 @@ the domain, so level fraction φ = l / l_top needs the score ``f⁻¹(φ · f(x_
 linear φ, for log ``(101^φ − 1) / 100``. A threshold t maps level j ≥ 1 onto
 ``t + (1 − t) · score``. Prices (§4) use the same fraction without the threshold.
 
-Tests marked ``xfail(strict=False, reason="issue 14: …")`` follow the AMENDED docs/model.md where
-model.py/pricing.py did not (yet) when they were written; they turn green (XPASS) with the fix.
+The last group follows the decisions docs/model.md added in issue 14 (stale offerings, tiers
+that scale with the number of levels, keys in the column budget).
 """
 
 from __future__ import annotations
@@ -462,7 +462,7 @@ def test_minimum_bid_is_the_cheapest_admissible_version():
 
 
 # ====================================================================================
-# amended docs/model.md: expected to fail until issue 14 lands (strict=False: green after)
+# docs/model.md's issue-14 decisions: stale offerings, tier scale, the column budget
 # ====================================================================================
 
 STALE_OFF = dict(PAPER_OFF, name="stale", reserve_price=100.0)
@@ -474,8 +474,6 @@ STALE_ROWS = [
 ]
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: stale offering (§2: a reference score of 0 leaves nothing "
-                                        "to degrade, every level deliverable)")
 def test_stale_reference_zero_every_level_deliverable():
     qs = model.data_level_scores(model.parse_utility("sqrt"), 10)
     assert model.level_cap(qs, 0.0, 0.0) == 10
@@ -485,7 +483,6 @@ def test_stale_reference_zero_every_level_deliverable():
     assert t.prices == pytest.approx([50 * (j / 10) ** 2 for j in range(1, 11)])     # priced as usual
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: stale offering (§2: a bid at/above the ask buys the as-is data)")
 @pytest.mark.parametrize("omega", [{"timeliness": 0.5, "completeness": 0.5}, {"completeness": 1.0}])
 @pytest.mark.parametrize("bid", [100.0, 150.0, 60.0])
 def test_stale_offering_sells(omega, bid):
@@ -497,8 +494,6 @@ def test_stale_offering_sells(omega, bid):
         assert q["cost"] == pytest.approx(100.0)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: stale offering (§2: a reference score of 0 — no data to "
-                                        "measure either — leaves nothing to degrade)")
 def test_unmeasurable_criterion_does_not_block_a_sale():
     meas = {"timeliness": None, "completeness": None}
     q = pricing.quote_offering(STALE_OFF, STALE_ROWS, meas, {}, {"completeness": 1.0}, 100.0, [], "exact", 4)
@@ -514,8 +509,6 @@ def test_group_member_below_min_level_cannot_serve():
     assert q["accepted"] is False and "completeness" in q["reason"] and "minimum_bid" not in q
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: tier scale (§3: Goldilocks levels 0, 0.3m, 0.6m, 0.9m scale "
-                                        "with m)")
 @pytest.mark.parametrize("m", [5, 4, 20, 1])
 def test_tiers_scale_with_levels(m):
     rows = [PAPER_ROWS[0], PAPER_ROWS[2]]
@@ -527,7 +520,6 @@ def test_tiers_scale_with_levels(m):
     assert s.prices == pytest.approx([1200 * 0.2 / 0.7 * (x / 3) ** 2 for x in (1, 2, 3)])
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: tier scale (§3: tiers scale with m — quotes)")
 def test_tier_scale_random_instances():
     rng = random.Random(23)
     for _ in range(120):
@@ -550,8 +542,6 @@ KEYS_ROWS = [{"criterion": "amount_of_data", "provider_weight": 1.0, "pricing": 
                                      ["nonfarm", "manufacturing", "retail", "month"]])
 @pytest.mark.parametrize("wanted", [[], ["nonfarm"], ["retail", "nonfarm"], ["month", "retail"]])
 @pytest.mark.parametrize("bid, level", [(25.0, 1), (50.0, 2), (75.0, 3)])
-@pytest.mark.xfail(strict=False, reason="issue 14: column budget (§7.1: keys count toward y_t also when columns "
-                                        "are named)")
 def test_keys_count_toward_the_column_budget(columns, wanted, bid, level):
     meas = {"amount_of_data": 1.0}
     off = dict(KEYS_OFF, columns=columns)
@@ -563,8 +553,6 @@ def test_keys_count_toward_the_column_budget(columns, wanted, bid, level):
     assert set(q["columns"]) == {"month"} | set(rest[:level - 1])
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14: column budget (§7.1: naming columns changes which, never how "
-                                        "many)")
 def test_column_budget_random_instances():
     rng = random.Random(29)
     for _ in range(150):
@@ -654,8 +642,6 @@ def test_zero_provider_weights_refused():
 
 def test_contractual_top():
     """docs/model.md §3: the top tier sits at 0.9 m."""
-    if not hasattr(model, "contractual_top"):
-        pytest.skip("model.contractual_top arrives with issue 14")
     assert model.contractual_top(10) == 9 and model.contractual_top(5) == 4.5 and model.contractual_top(1) == 0.9
 
 
