@@ -51,7 +51,8 @@ class Report:
         fig.update(extra)
         self.figures.append(fig)
         print(f"  {part:8} {metric:52} ours {ours:10.3f} ms  baseline {baseline:10.3f} ms  "
-              f"ratio {fig['ratio']:.3f} (target ≤ {target})  {'met' if fig['met'] else 'MISSED'}", flush=True)
+              f"ratio {fig['ratio'] if fig['ratio'] is None else format(fig['ratio'], '.3f')} (target ≤ {target})  "
+              f"{'met' if fig['met'] else 'MISSED'}", flush=True)
         return fig
 
     def markdown(self) -> str:
@@ -59,9 +60,34 @@ class Report:
                  "|---|---|---:|---:|---:|---:|---|"]
         for f in self.figures:
             lines.append(f"| {f['part']} | {f['metric']} | {f['ours_ms']:.3f} | {f['baseline_ms']:.3f} | "
-                         f"{f['ratio']:.3f} | ≤ {f['target_ratio']} | {'yes' if f['met'] else '**no**'} |")
+                         f"{'–' if f['ratio'] is None else format(f['ratio'], '.3f')} | ≤ {f['target_ratio']} | {'yes' if f['met'] else '**no**'} |")
         extra = [f"- {n}" for n in self.notes]
-        return "\n".join(lines + ([""] + extra if extra else []) + solver_table(self.figures))
+        return "\n".join(lines + [""] + self.chart() + ([""] + extra if extra else [])
+                         + solver_table(self.figures))
+
+    def chart(self, width: int = 40) -> list:
+        """Every figure's ratio as a share of its target, one bar each: ``│`` marks the target,
+        a bar that crosses it is a miss. Long bars are cut at twice the target (``»``)."""
+        figs = [f for f in self.figures if f["ratio"] is not None and f["target_ratio"]]
+        if not figs:
+            return []
+        half = width // 2
+        out = ["Ratio against target (each bar is ratio ÷ target; `│` is the target, bars past it are misses):",
+               "", "```"]
+        label = max(len(chart_label(f)) for f in figs)
+        for f in figs:
+            share = f["ratio"] / f["target_ratio"]
+            cells = min(width, round(share * half))
+            bar = ["█" if i < cells else " " for i in range(width)]
+            bar.insert(half, "┼" if cells > half else "│")
+            bar = "".join(bar) + ("»" if share > 2 else " ")
+            out.append(f"{chart_label(f).ljust(label)}  {bar} {f['ratio']:.3g} / {f['target_ratio']:g}")
+        return out + ["```"]
+
+
+def chart_label(fig: dict) -> str:
+    """A figure's metric, shortened to its first clause for the chart."""
+    return f"{fig['part']}: " + fig["metric"].split(" (")[0][:60]
 
 
 def solver_table(figures: list) -> list:

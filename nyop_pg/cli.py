@@ -122,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
                    help="a ready playground: the paper's offerings, a buyer with a purchase, DSNs to paste")
     s.set_defaults(fn=cmd_up)
     s = sub.add_parser("bench", help="benchmarks against baselines measured in the same run")
-    s.add_argument("parts", nargs="*", help="quality, views, bids, scale, solver (default: all)")
+    s.add_argument("parts", nargs="*", help="quality, views, bids, scale, large, solver (default: all; large: 1M and 10M rows, cold connections, provider writes)")
     s.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
     s.add_argument("--json", help="write the figures as JSON here")
     s.add_argument("--markdown", help="write the markdown table here")

@@ -1,0 +1,45 @@
+"""The benchmark report's table and its ratio-against-target chart (issue 12), without a server."""
+
+from __future__ import annotations
+
+from nyop_pg.bench import Report
+
+
+def report(*figs):
+    rep = Report()
+    for part, metric, ours, base, target in figs:
+        rep.add(part, metric, ours, base, target)
+    return rep
+
+
+def bar_of(line: str) -> str:
+    return line.split("  ", 1)[1].rsplit(" ", 3)[0]
+
+
+def test_chart_marks_the_target_at_the_same_column_for_every_figure():
+    rep = report(("views", "full scan (delay)", 6.0, 2.0, 2.0), ("large", "bid (vs 10k)", 0.3, 1.0, 1.5),
+                 ("large", "update", 3.0, 1.0, 3.0), ("views", "masked", 5.0, 1.0, 2.0))
+    lines = rep.chart(width=20)
+    body = lines[lines.index("```") + 1: -1]
+    assert len(body) == 4
+    columns = {line.index("│") if "│" in line else line.index("┼") for line in body}
+    assert len(columns) == 1
+    miss, met, exact, far = body
+    assert "┼" in miss and miss.rstrip().endswith("3 / 2") and "»" not in miss and miss.count("█") == 15
+    assert far.count("█") == 20 and "»" in far                                   # 2.5 × target: cut at 2×
+    assert "│" in met and met.count("█") == round(0.2 * 10)
+    assert "│" in exact and exact.count("█") == 10                               # exactly the target: met
+
+
+def test_markdown_has_table_chart_and_notes():
+    rep = report(("large", "first quote (vs 10k)", 1.64, 1.0, 1.5))
+    rep.notes.append("a note")
+    md = rep.markdown()
+    assert "| large | first quote (vs 10k) | 1.640 | 1.000 | 1.640 | ≤ 1.5 | **no** |" in md
+    assert "Ratio against target" in md and "- a note" in md
+    assert md.index("Ratio against target") < md.index("- a note")
+
+
+def test_chart_skips_figures_without_a_ratio():
+    rep = report(("large", "no baseline", 1.0, 0.0, 1.5))
+    assert rep.chart() == []
