@@ -76,6 +76,12 @@ def check_staged(root: str, lib_dir: str = "/usr/local/lib/nyop/python") -> None
         assert payload.PLACEHOLDER not in text, n
     with open(os.path.join(ext, f"nyop--{CONTROL_VERSION}.sql")) as f:
         assert f"lib = '{lib_dir}'" in f.read()
+    # the lib dir is a relative symlink to a version directory beside it (valid once the staged tree is in place)
+    assert os.path.islink(lib)
+    link = os.readlink(lib)
+    versions = re.escape(os.path.basename(lib_dir) + "-versions/" + CONTROL_VERSION)
+    assert re.fullmatch(versions + r"-[^/]+", link), link
+    assert os.listdir(os.path.dirname(os.path.join(os.path.dirname(lib), link))) == [os.path.basename(link)]
     assert os.path.isfile(os.path.join(lib, "nyop_server", "edge.py"))
     assert os.path.isfile(os.path.join(lib, "sqlglot", "__init__.py"))
     assert glob.glob(os.path.join(lib, "nyop_server", "__pycache__", "edge.*.pyc"))    # compiled by the server's Python

@@ -3,19 +3,26 @@
 
 -- Puts our modules (and the sqlglot shipped with them) on the server Python's
 -- sys.path once per session and keeps the package in GD. The path is fixed at
--- build time, never taken from a setting a user could change.
+-- build time, never taken from a setting a user could change. It is a symlink that
+-- a reinstall switches atomically to a new version directory: the session puts the
+-- directory it resolves on sys.path and keeps it for life, so what it imports later
+-- (sqlglot, lazily, for a scope) comes from the same files, which a reinstall leaves.
 CREATE OR REPLACE FUNCTION nyop._load() RETURNS void
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
-import sys
+import os, sys
 lib = '@NYOP_LIB_DIR@'
-if lib not in sys.path:
-    sys.path.insert(0, lib)
+here = GD.get('nyop_lib') or os.path.realpath(lib)
+if here not in sys.path:
+    sys.path.insert(0, here)
 try:
     import nyop_server.door as door
 except ImportError as e:
+    if 'nyop_lib' not in GD and here in sys.path:
+        sys.path.remove(here)
     plpy.error('nyop: the server-side Python modules cannot be imported: %s' % e,
                hint='run "nyop-pg install-server" as root on the database host, or "make install" in a checkout (nyop_server and sqlglot go into %s; numpy from python3-numpy)' % lib,
                sqlstate='58P01')
+GD['nyop_lib'] = here
 GD['nyop'] = door
 $$;
 
