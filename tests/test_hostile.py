@@ -1,19 +1,39 @@
 """Hostile input and hostile roles (SECURITY.md).
 
-Every text parameter of nyop gets the same table of attack strings (quotes,
-comments, semicolons, dollar quoting, unicode and escape strings, subqueries,
-calls of pg_read_file / lo_import / set_config / pg_sleep / dblink, …); hostile
-numbers, preferences and column lists go through quotes and bids; a registered
-buyer tries to forge bids, call internals, change roles and read what is not
-its own. Every attempt must be refused with a clear message and a proper
-SQLSTATE (never XX000/38000, never a Python traceback) or be harmless — and
-afterwards nothing may have changed: a snapshot of nyop's catalog, the bids,
-the paper's tables, the relations, functions, roles and privileges, and a
-canary table are compared before and after each attempt.
+Attack strings, per validator. A table of attack strings (quotes, comments, semicolons,
+dollar quoting, unicode and escape strings, subqueries, calls of pg_read_file / lo_import /
+set_config / pg_sleep / dblink, system columns, 100 000 characters, …) goes through nyop's text
+parameters, organised by the code that judges them:
 
-Most attacks share one database (module scope) so that a thousand of them run
-in seconds; attacks that must change something to be tested use the per-test
-fixtures of conftest.py.
+* VALIDATORS: one entry per validator — the server-side code path that judges one kind of
+  text (an offering name, a column of the relation, a utility spec, the scope predicate
+  parser, the wanted columns, a solver name, preference keys, the definer door's handler
+  name, a role or relation cast, a setting, …) with its representative entry point, the
+  shape of its refusals' messages and the sample attacks that identify it.
+  test_validator_battery runs every attack string once per validator, through its
+  representative.
+* ENTRY_POINTS: one entry per entry point — an SQL function (or table, or setting) and one
+  of its text parameters — naming its validator, who calls it (operator, buyer, provider),
+  a valid value, and what an attack string accepted as valid input must look like.
+  test_entry_point_reaches_its_validator checks, once per entry point, that the valid value
+  is accepted and that the validator's sample attacks get the same answer as through the
+  representative (the same SQLSTATE, a message of the validator's shape): the parameter
+  reaches that validator, so the battery run through the representative covers it.
+
+A new entry point is one entry in ENTRY_POINTS; a new kind of text is one entry in
+VALIDATORS as well (and gets the whole battery). Every attempt must be refused with a clear message
+and a proper SQLSTATE (never XX000/38000, never a Python traceback) or be harmless — and
+afterwards nothing may have changed: a snapshot of nyop's catalog, the bids, the paper's
+tables, the relations, functions, roles and privileges, and a canary table are compared
+after each attempt with the one before.
+
+The other tests: hostile numbers (bids, preferences, provider parameters, the bare solver),
+column lists, the definer door with forged payloads, and a registered buyer (or provider)
+that tries to forge bids, call internals, change roles, read what is not its own, leak
+through functions and catalogs or change settings; all checked by the same snapshot.
+
+Most attacks share one database (module scope) so that a thousand of them run in seconds;
+attacks that must change something to be tested use the per-test fixtures of conftest.py.
 """
 
 from __future__ import annotations
@@ -21,6 +41,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -218,7 +239,7 @@ class Env:
         tag = uuid.uuid4().hex[:8]
         self.dbname = f"nyop_hostile_{tag}"
         self.alice, self.bob, self.prov = f"alice_{tag}", f"bob_{tag}", f"prov_{tag}"
-        self.last = self.before = None
+        self.last = self.before = self.canary_rows = None
         with psycopg.connect(server.dsn, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{self.dbname}"')
             for r in (self.alice, self.bob, self.prov):
@@ -313,6 +334,16 @@ class Env:
                             "= ANY(SELECT ARRAY[k->>0, k->>1] FROM jsonb_array_elements(%s::jsonb) k)",
                             (json.dumps(known),))
 
+    def assert_unchanged(self):
+        """Reset the sessions and compare the snapshot (and the canary's rows) with the last one."""
+        for c in (self.ca, self.cb, self.cp, self.op):
+            self.reset(c)
+        before, after = self.last, self.snap()
+        self.last = self.before = after
+        changed = sorted(k for k in before if before[k] != after[k])
+        assert not changed, "changed by the attack: %s" % {k: (before[k], after[k]) for k in changed}
+        assert self.canary() == self.canary_rows
+
     def close(self):
         for name in ("ca", "cb", "cp", "op"):
             if getattr(self, name, None) is not None:
@@ -338,19 +369,21 @@ def hostile(env):
     after one test is the state before the next: each snapshot is taken once."""
     if env.last is None:
         env.last = env.snap()
-    before, canary = env.last, env.canary()
-    env.before = before
+    env.before, env.canary_rows = env.last, env.canary()
     yield env
-    for c in (env.ca, env.cb, env.cp, env.op):
-        env.reset(c)
-    after = env.last = env.snap()
-    changed = sorted(k for k in before if before[k] != after[k])
-    assert not changed, "changed by the attack: %s" % {k: (before[k], after[k]) for k in changed}
-    assert env.canary() == canary
+    env.assert_unchanged()
 
 
 # --------------------------------------------------------------------------------------
-# every text parameter x every attack string
+# the attack strings, per validator
+#
+# A *validator* is the server-side code that judges one kind of text: it gets the whole
+# battery (every attack string) once, through its representative entry point. An *entry
+# point* (an SQL function and one of its text parameters) names its validator in
+# ENTRY_POINTS; test_entry_point_reaches_its_validator then proves, per entry point, that a
+# valid value is accepted and that the validator's sample attacks get the same answer
+# (SQLSTATE and message shape) as through the representative. A new entry point is one
+# entry in ENTRY_POINTS; a new kind of text is one entry in VALIDATORS (and its entry point).
 # --------------------------------------------------------------------------------------
 
 def _scalar(conn, sql, params):
@@ -424,185 +457,285 @@ def _set_then(setting, sql):
     return run
 
 
-# (id, who, run: str SQL with one %s or callable(conn, attack), harmless check or None,
-#  catalog parts an accepted call may change (operator calls only, checked inside the transaction), extra SQLSTATEs)
 OPERATOR, BUYER, PROVIDER = "operator", "buyer", "provider"
-TEXT_PARAMETERS = [
-    ("register.name", OPERATOR,
-     "SELECT nyop_register_offering(%s::text, 'weather_a', 100, ARRAY['station', 'date'])",
-     _offering_stored, {"offerings", "secrets"}, ()),
-    ("register.key_columns", OPERATOR,
-     "SELECT nyop_register_offering('hostile', 'weather_a', 100, ARRAY['station', %s::text])", None, set(), ()),
-    ("register.last_updated", OPERATOR,
-     "SELECT nyop_register_offering('hostile', 'weather_a', 100, ARRAY['station', 'date'], "
-     "last_updated => %s::text, volatility => '1 day')", None, set(), ()),
-    ("register.comparison_group", OPERATOR,
-     "SELECT nyop_register_offering('hostile', 'weather_a', 100, ARRAY['station', 'date'], "
-     "comparison_group => %s::text)", _group_stored, {"offerings", "secrets"}, ()),
-    ("register.utility", OPERATOR,
-     "SELECT nyop_register_offering('hostile', 'weather_a', 100, ARRAY['station', 'date'], utility => %s::text)",
-     _default_utility, {"offerings", "secrets"}, ()),
+SAMPLE = ("break-out-drop", "subquery-secret", "long-100k")      # a validator's default sample attacks
+
+
+@dataclass(frozen=True)
+class Validator:
+    """Server-side code judging one kind of text. ``rep``: the entry point that gets the whole
+    battery; ``shape``: a regular expression every refusal's primary message matches (None: it
+    refuses nothing); ``sample``: the attacks every other entry point of the validator gets;
+    ``uniform``: it gives every string one and the same answer (it never reads the text, or only
+    compares it with a list), so its battery is the sample: one test per behaviour."""
+    name: str
+    where: str
+    rep: str
+    shape: str | None
+    sample: tuple = SAMPLE
+    uniform: bool = False
+
+
+VALIDATORS = {v.name: v for v in [
+    Validator("name", "registration: an offering's or comparison group's name (letters, digits, _)",
+              "register.name", r" is not a valid name$"),
+    Validator("criterion_name", "registration: a criterion's name (lower case)", "criterion.name",
+              r"^criterion .* is not a valid name$"),
+    Validator("relation_column", "registration: a column of the offering's relation (key, last-updated)",
+              "register.key_columns", r"column .* does not exist in the offering's relation$"),
+    Validator("utility", "model: a utility spec (sqrt, log, linear, root:a)", "register.utility",
+              r"^utility .* is not known$"),
+    Validator("pricing", "registration: a criterion's pricing ('score' or 'utility')", "criterion.pricing",
+              r"^pricing of .* must be 'score' or 'utility', got "),
+    Validator("tier_text", "registration: a contractual criterion's tier texts (stored verbatim)", "criterion.tiers",
+              r"^tier texts of .* must be non-empty text"),
+    Validator("regclass", "PostgreSQL's regclass input (before nyop runs)", "register.relation",
+              r"^(invalid name syntax|relation .* does not exist|schema .* does not exist)$"),
+    Validator("regrole", "PostgreSQL's regrole input (before nyop runs)", "add_buyer.role",
+              r"^(invalid name syntax|role .* does not exist)$"),
+    Validator("identifier", "parse_ident of nyop_universal_relation's view name", "universal_relation.name",
+              r"^string is not a valid identifier"),
+    Validator("offering", "the catalog: one offering by name", "quality.offering", r"^offering .* does not exist$"),
+    Validator("offering_or_group", "the catalog: an offering or a comparison group by name", "quote.offering",
+              r"^offering or comparison group .* does not exist$"),
+    Validator("drop_offering", "nyop_drop_offering's own lookup (PL/pgSQL)", "drop_offering.offering",
+              r"^offering '.*' does not exist$"),
+    Validator("scope", "the scope predicate parser (scope.py)", "quote.scope", r"^scope: ",
+              ("stacked-drop", "subquery-secret", "long-100k")),
+    Validator("columns", "pricing: the wanted columns of one offering", "quote.columns", r"^column .* is not offered$"),
+    Validator("group_columns", "a group quote: wanted columns outside the group's columns are ignored",
+              "group_quote.columns", None, uniform=True),
+    Validator("solver", "pricing: a quote's or bid's solver ('exact' or 'greedy')", "quote.solver",
+              r"^solver must be 'exact' or 'greedy', got "),
+    Validator("solve_method", "nyop_solve_mckp's method ('exact' or 'greedy')", "solve_mckp.method",
+              r"^method must be 'exact' or 'greedy', got "),
+    Validator("preference_key", "the preferences' criterion names (model, limits)", "quote.preference_key",
+              r"^preferences name an unknown criterion"),
+    Validator("preference_value", "the preferences' weights (model)", "quote.preference_value",
+              r"^preference weight of .* must be a number, got "),
+    Validator("bids_privilege", "PostgreSQL's column privileges on nyop.bids (the value is never read)",
+              "bid.buyer_forged", r"^permission denied for table bids$", uniform=True),
+    Validator("door_handler", "the definer door: a handler name against its list", "definer.handler",
+              r"^nyop: no such entry point", uniform=True),
+    Validator("preview_owner", "the previews trigger: the provider provides the offering (PL/pgSQL)",
+              "provider.insert_preview", r"^permission denied: .* does not provide offering "),
+    Validator("published_preview", "nyop_unpublish_preview's lookup (PL/pgSQL)", "provider.unpublish_preview",
+              r"^no preview of .* is published"),
+    Validator("clock_setting", "the nyop.now setting, read as timestamptz", "setting.nyop_now",
+              r"^invalid input syntax for type timestamp with time zone"),
+    Validator("cache_ttl_setting", "the nyop.quality_cache_ttl setting (seconds)", "setting.quality_cache_ttl",
+              r"^nyop\.quality_cache_ttl must be a number of seconds, got "),
+]}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One text parameter of one entry point. ``run``: SQL with one %s, or callable(conn, text);
+    ``control``: a valid value ({prov}, {bob}, {alice}: the roles), None when it has none;
+    ``harmless``: the check of an attack string accepted as valid input (None: none may be);
+    ``may_change``: catalog parts an accepted operator call may change (checked inside its
+    transaction, which is rolled back); ``also``: SQLSTATEs allowed besides the usual ones."""
+    name: str
+    validator: str
+    who: str
+    run: object
+    control: str | None = None
+    harmless: object = None
+    may_change: frozenset = frozenset()
+    also: tuple = ()
+
+
+E = Entry
+STORED, CRITERIA = frozenset({"offerings", "secrets"}), frozenset({"criteria"})
+REGISTER = "SELECT nyop_register_offering('hostile', 'weather_a', 100, ARRAY['station', 'date']"
+QUOTE, EXPLAIN = f"SELECT nyop_quote('paper_a', 1000, '{PREFS}'", f"SELECT nyop_explain('paper_a', 1000, '{PREFS}'"
+
+
+def bid(column, value, offering="paper_a"):
+    """A bid with one more column; on big (alice holds it) a re-bid with the same scope and columns
+    is an upgrade, another scope a new purchase."""
+    prefs = PREFS if offering == "paper_a" else '{"completeness": 1}'
+    return (f"INSERT INTO nyop.bids (offering, bid, preferences, {column}) "
+            f"VALUES ('{offering}', {1000 if offering == 'paper_a' else 100}, '{prefs}', {value}) RETURNING bid_id")
+
+
+PREF_KEY = "jsonb_build_object(%s::text, 1)"
+
+# One entry per entry point: name, validator, who, run, then control / harmless / may_change / also.
+ENTRY_POINTS = [
+    # the operator's functions (each call in a transaction that is rolled back)
+    E("register.name", "name", OPERATOR,
+      "SELECT nyop_register_offering(%s::text, 'weather_a', 100, ARRAY['station', 'date'])",
+      "hostile_ok", _offering_stored, STORED),
+    E("register.comparison_group", "name", OPERATOR, REGISTER + ", comparison_group => %s::text)",
+      "group_ok", _group_stored, STORED),
+    E("register.key_columns", "relation_column", OPERATOR,
+      "SELECT nyop_register_offering('hostile', 'weather_a', 100, ARRAY['station', %s::text])", "date"),
+    E("register.last_updated", "relation_column", OPERATOR,
+      REGISTER + ", last_updated => %s::text, volatility => '1 day')", "lastupdated"),
+    E("register.utility", "utility", OPERATOR, REGISTER + ", utility => %s::text)", "log", _default_utility, STORED),
     # the cast to regclass refuses first (3F000: a "schema" part that does not exist)
-    ("register.relation", OPERATOR,
-     "SELECT nyop_register_offering('hostile', %s::text::regclass, 100, ARRAY['station', 'date'])", None, set(),
-     ("3F000",)),
-    ("criterion.offering", OPERATOR, "SELECT nyop_set_criterion(%s::text, 'completeness', 1)", None, set(), ()),
-    ("criterion.name", OPERATOR, "SELECT nyop_set_criterion('paper_a', %s::text, 1, tiers => ARRAY['t1'])",
-     _criterion_stored, {"criteria"}, ()),
-    ("criterion.tiers", OPERATOR,
-     "SELECT nyop_set_criterion('paper_a', 'customer_support', 0.2, tiers => ARRAY['E-mail', 'Phone', %s::text])",
-     _tier_stored_verbatim, {"criteria"}, ()),
-    ("criterion.pricing", OPERATOR, "SELECT nyop_set_criterion('paper_a', 'completeness', 1, pricing => %s::text)",
-     None, set(), ()),
-    ("drop_offering.offering", OPERATOR, "SELECT nyop_drop_offering(%s::text)", None, set(), ()),
-    ("universal_relation.name", OPERATOR,
-     "SELECT nyop_universal_relation(%s::text, ARRAY['weather_a']::regclass[])::text",
-     _view_created, {"relations"}, ("3F000",)),
-    ("add_buyer.role", OPERATOR, "SELECT nyop_add_buyer(%s::text::regrole)", None, set(), ()),
-    ("remove_buyer.role", OPERATOR, "SELECT nyop_remove_buyer(%s::text::regrole)", None, set(), ()),
-    ("add_provider.role", OPERATOR, "SELECT nyop_add_provider(%s::text::regrole)", None, set(), ()),
-    ("operator.quality_scope", OPERATOR, "SELECT nyop_quality('wb', %s::text)", _quality_answered, set(), ()),
-    # a registered buyer, over its own connection
-    ("quote.offering", BUYER, f"SELECT nyop_quote(%s::text, 1000, '{PREFS}')", None, None, ()),
-    ("quote.columns", BUYER, f"SELECT nyop_quote('paper_a', 1000, '{PREFS}', ARRAY[%s::text])", None, None, ()),
-    ("group_quote.columns", BUYER, f"SELECT nyop_quote('weather', 1000, '{GROUP_PREFS}', ARRAY[%s::text])",
-     _group_ignores_unknown_column, None, ()),
-    ("quote.scope", BUYER, f"SELECT nyop_quote('paper_a', 1000, '{PREFS}', scope => %s::text)",
-     _quote_answered, None, ()),
-    ("quote.solver", BUYER, f"SELECT nyop_quote('paper_a', 1000, '{PREFS}', solver => %s::text)", None, None, ()),
-    ("quote.preference_key", BUYER, "SELECT nyop_quote('paper_a', 1000, jsonb_build_object(%s::text, 1))",
-     None, None, ()),
-    ("quote.preference_value", BUYER,
-     "SELECT nyop_quote('paper_a', 1000, jsonb_build_object('timeliness', %s::text))", None, None, ()),
-    ("quality.offering", BUYER, "SELECT nyop_quality(%s::text)", None, None, ()),
-    ("quality.scope", BUYER, "SELECT nyop_quality('paper_a', %s::text)", _quality_answered, None, ()),
-    ("bid.offering", BUYER,
-     f"INSERT INTO nyop.bids (offering, bid, preferences) VALUES (%s::text, 1000, '{PREFS}') RETURNING bid_id",
-     None, None, ()),
-    ("bid.columns", BUYER,
-     f"INSERT INTO nyop.bids (offering, bid, preferences, columns) VALUES ('paper_a', 1000, '{PREFS}', "
-     "ARRAY[%s::text]) RETURNING bid_id", None, None, ()),
-    ("bid.scope", BUYER,
-     f"INSERT INTO nyop.bids (offering, bid, preferences, scope) VALUES ('paper_a', 1000, '{PREFS}', %s::text) "
-     "RETURNING bid_id", _harmless_bid, None, ()),
-    ("bid.solver", BUYER,
-     f"INSERT INTO nyop.bids (offering, bid, preferences, solver) VALUES ('paper_a', 1000, '{PREFS}', %s::text) "
-     "RETURNING bid_id", None, None, ()),
-    ("bid.preference_key", BUYER,
-     "INSERT INTO nyop.bids (offering, bid, preferences) VALUES ('paper_a', 1000, jsonb_build_object(%s::text, 1)) "
-     "RETURNING bid_id", None, None, ()),
-    ("bid.buyer_forged", BUYER,
-     f"INSERT INTO nyop.bids (offering, bid, preferences, buyer) VALUES ('paper_a', 1000, '{PREFS}', "
-     "%s::text::regrole) RETURNING bid_id", None, None, ()),
-    ("solve_mckp.method", BUYER, "SELECT nyop_solve_mckp('{{1,2},{1,3}}', '{{1,2},{1,3}}', 4, %s::text)",
-     None, None, ()),
-    ("definer.handler", BUYER, "SELECT nyop._call_definer(%s::text, '{}')", _envelope_42501, None, ()),
-    ("definer.quote_offering", BUYER,
-     f"SELECT nyop._call_buyer('quote', jsonb_build_object('offering', %s::text, 'bid', 1000, "
-     f"'preferences', '{PREFS}'::jsonb))", _envelope_refused, None, ()),
-    ("explain.offering", BUYER, f"SELECT nyop_explain(%s::text, 1000, '{PREFS}')", None, None, ()),
-    ("explain.columns", BUYER, f"SELECT nyop_explain('paper_a', 1000, '{PREFS}', ARRAY[%s::text])", None, None, ()),
-    ("explain.scope", BUYER, f"SELECT nyop_explain('paper_a', 1000, '{PREFS}', scope => %s::text)",
-     _quote_answered, None, ()),
-    ("explain.solver", BUYER, f"SELECT nyop_explain('paper_a', 1000, '{PREFS}', solver => %s::text)", None, None, ()),
-    ("explain.preference_key", BUYER, "SELECT nyop_explain('paper_a', 1000, jsonb_build_object(%s::text, 1))",
-     None, None, ()),
-    # alice holds big: a re-bid with the same scope and columns upgrades it, another scope is a new purchase
-    ("upgrade.scope", BUYER,
-     "INSERT INTO nyop.bids (offering, bid, preferences, scope) VALUES ('big', 100, '{\"completeness\": 1}', "
-     "%s::text) RETURNING bid_id", _harmless_bid, None, ()),
-    ("upgrade.columns", BUYER,
-     "INSERT INTO nyop.bids (offering, bid, preferences, columns) VALUES ('big', 100, '{\"completeness\": 1}', "
-     "ARRAY[%s::text]) RETURNING bid_id", None, None, ()),
-    ("upgrade.preference_key", BUYER,
-     "INSERT INTO nyop.bids (offering, bid, preferences) VALUES ('big', 100, jsonb_build_object(%s::text, 1)) "
-     "RETURNING bid_id", None, None, ()),
-    ("upgrade.solver", BUYER,
-     "INSERT INTO nyop.bids (offering, bid, preferences, solver) VALUES ('big', 100, '{\"completeness\": 1}', "
-     "%s::text) RETURNING bid_id", None, None, ()),
-    ("definer.audit_offering", BUYER,
-     "SELECT nyop._call_definer('audit_offering', jsonb_build_object('offering', %s::text))",
-     _envelope_refused, None, ()),
-    # a provider (prov provides wb) over its own connection
-    ("provider.audit", PROVIDER, "SELECT nyop_audit(%s::text)", None, None, ()),
-    ("provider.quality_scope", PROVIDER, "SELECT nyop_quality('wb', %s::text)", _quality_answered, None, ()),
-    ("provider.publish_preview", PROVIDER, "SELECT nyop_publish_preview(%s::text)::text", None, None, ()),
-    ("provider.unpublish_preview", PROVIDER, "SELECT nyop_unpublish_preview(%s::text)", None, None, ()),
-    ("provider.insert_preview", PROVIDER,
-     "INSERT INTO nyop.previews (offering) VALUES (%s::text) RETURNING view::text", None, None, ()),
-    ("setting.nyop_now", BUYER, _set_then("nyop.now", f"SELECT nyop_quote('paper_a', 1000, '{PREFS}')"),
-     _quote_answered, None, ()),
-    ("setting.quality_cache_ttl", BUYER,
-     _set_then("nyop.quality_cache_ttl", f"SELECT nyop_quote('paper_a', 1000, '{PREFS}')"),
-     _quote_answered, None, ()),
+    E("register.relation", "regclass", OPERATOR,
+      "SELECT nyop_register_offering('hostile', %s::text::regclass, 100, ARRAY['station', 'date'])", "weather_a",
+      also=("3F000",)),
+    E("criterion.offering", "offering", OPERATOR, "SELECT nyop_set_criterion(%s::text, 'completeness', 1)", "paper_a"),
+    E("criterion.name", "criterion_name", OPERATOR,
+      "SELECT nyop_set_criterion('paper_a', %s::text, 1, tiers => ARRAY['t1'])", "support_ok", _criterion_stored,
+      CRITERIA),
+    E("criterion.tiers", "tier_text", OPERATOR,
+      "SELECT nyop_set_criterion('paper_a', 'customer_support', 0.2, tiers => ARRAY['E-mail', 'Phone', %s::text])",
+      "Phone 24/7", _tier_stored_verbatim, CRITERIA),
+    E("criterion.pricing", "pricing", OPERATOR,
+      "SELECT nyop_set_criterion('paper_a', 'completeness', 1, pricing => %s::text)", "utility"),
+    E("drop_offering.offering", "drop_offering", OPERATOR, "SELECT nyop_drop_offering(%s::text)", "wa"),
+    E("universal_relation.name", "identifier", OPERATOR,
+      "SELECT nyop_universal_relation(%s::text, ARRAY['weather_a']::regclass[])::text", "u_ok", _view_created,
+      frozenset({"relations"}), ("3F000",)),
+    E("add_buyer.role", "regrole", OPERATOR, "SELECT nyop_add_buyer(%s::text::regrole)", '"{prov}"'),
+    E("remove_buyer.role", "regrole", OPERATOR, "SELECT nyop_remove_buyer(%s::text::regrole)", '"{bob}"'),
+    E("add_provider.role", "regrole", OPERATOR, "SELECT nyop_add_provider(%s::text::regrole)", '"{alice}"'),
+    E("operator.quality_scope", "scope", OPERATOR, "SELECT nyop_quality('wb', %s::text)", "station = 'FRA'",
+      _quality_answered),
+    # a registered buyer (alice), over her own connection
+    E("quote.offering", "offering_or_group", BUYER, f"SELECT nyop_quote(%s::text, 1000, '{PREFS}')", "paper_a"),
+    E("quote.columns", "columns", BUYER, QUOTE + ", ARRAY[%s::text])", "humidity"),
+    E("quote.scope", "scope", BUYER, QUOTE + ", scope => %s::text)", "station = 'FRA'", _quote_answered),
+    E("quote.solver", "solver", BUYER, QUOTE + ", solver => %s::text)", "greedy"),
+    E("quote.preference_key", "preference_key", BUYER, f"SELECT nyop_quote('paper_a', 1000, {PREF_KEY})",
+      "timeliness"),
+    E("quote.preference_value", "preference_value", BUYER,
+      "SELECT nyop_quote('paper_a', 1000, jsonb_build_object('timeliness', %s::text))"),
+    E("group_quote.columns", "group_columns", BUYER,
+      f"SELECT nyop_quote('weather', 1000, '{GROUP_PREFS}', ARRAY[%s::text])", "humidity",
+      _group_ignores_unknown_column),
+    E("explain.offering", "offering_or_group", BUYER, f"SELECT nyop_explain(%s::text, 1000, '{PREFS}')", "paper_a"),
+    E("explain.columns", "columns", BUYER, EXPLAIN + ", ARRAY[%s::text])", "humidity"),
+    E("explain.scope", "scope", BUYER, EXPLAIN + ", scope => %s::text)", "station = 'FRA'", _quote_answered),
+    E("explain.solver", "solver", BUYER, EXPLAIN + ", solver => %s::text)", "greedy"),
+    E("explain.preference_key", "preference_key", BUYER, f"SELECT nyop_explain('paper_a', 1000, {PREF_KEY})",
+      "timeliness"),
+    E("quality.offering", "offering", BUYER, "SELECT nyop_quality(%s::text)", "paper_a"),
+    E("quality.scope", "scope", BUYER, "SELECT nyop_quality('paper_a', %s::text)", "station = 'FRA'",
+      _quality_answered),
+    E("bid.offering", "offering_or_group", BUYER,
+      f"INSERT INTO nyop.bids (offering, bid, preferences) VALUES (%s::text, 1000, '{PREFS}') RETURNING bid_id",
+      "paper_a"),
+    E("bid.columns", "columns", BUYER, bid("columns", "ARRAY[%s::text]"), "humidity"),
+    E("bid.scope", "scope", BUYER, bid("scope", "%s::text"), "station = 'FRA'", _harmless_bid),
+    E("bid.solver", "solver", BUYER, bid("solver", "%s::text"), "greedy"),
+    E("bid.preference_key", "preference_key", BUYER,
+      f"INSERT INTO nyop.bids (offering, bid, preferences) VALUES ('paper_a', 1000, {PREF_KEY}) RETURNING bid_id",
+      "timeliness"),
+    E("bid.buyer_forged", "bids_privilege", BUYER, bid("buyer", "%s::text::regrole")),
+    E("upgrade.scope", "scope", BUYER, bid("scope", "%s::text", "big"), harmless=_harmless_bid),
+    E("upgrade.columns", "columns", BUYER, bid("columns", "ARRAY[%s::text]", "big")),
+    E("upgrade.solver", "solver", BUYER, bid("solver", "%s::text", "big"), "greedy"),
+    E("upgrade.preference_key", "preference_key", BUYER,
+      f"INSERT INTO nyop.bids (offering, bid, preferences) VALUES ('big', 100, {PREF_KEY}) RETURNING bid_id",
+      "completeness"),
+    E("solve_mckp.method", "solve_method", BUYER,
+      "SELECT nyop_solve_mckp('{{1,2},{1,3}}', '{{1,2},{1,3}}', 4, %s::text)", "greedy"),
+    E("definer.handler", "door_handler", BUYER, "SELECT nyop._call_definer(%s::text, '{}')", harmless=_envelope_42501),
+    E("definer.quote_offering", "offering_or_group", BUYER,
+      f"SELECT nyop._call_buyer('quote', jsonb_build_object('offering', %s::text, 'bid', 1000, "
+      f"'preferences', '{PREFS}'::jsonb))", "paper_a", _envelope_refused),
+    E("definer.audit_offering", "offering", BUYER,
+      "SELECT nyop._call_definer('audit_offering', jsonb_build_object('offering', %s::text))", "paper_a",
+      _envelope_refused),
+    E("setting.nyop_now", "clock_setting", BUYER, _set_then("nyop.now", QUOTE + ")"), paper.PAPER_NOW,
+      _quote_answered),
+    E("setting.quality_cache_ttl", "cache_ttl_setting", BUYER, _set_then("nyop.quality_cache_ttl", QUOTE + ")"), "0",
+      _quote_answered),
+    # a provider (prov provides wb), over its own connection
+    E("provider.audit", "offering", PROVIDER, "SELECT nyop_audit(%s::text)", "wb"),
+    E("provider.quality_scope", "scope", PROVIDER, "SELECT nyop_quality('wb', %s::text)", "station = 'FRA'",
+      _quality_answered),
+    E("provider.insert_preview", "preview_owner", PROVIDER,
+      "INSERT INTO nyop.previews (offering) VALUES (%s::text) RETURNING view::text", "wb"),
+    E("provider.publish_preview", "preview_owner", PROVIDER, "SELECT nyop_publish_preview(%s::text)::text", "wb"),
+    E("provider.unpublish_preview", "published_preview", PROVIDER, "SELECT nyop_unpublish_preview(%s::text)"),
 ]
+ENTRIES = {e.name: e for e in ENTRY_POINTS}
+assert len(ENTRIES) == len(ENTRY_POINTS)
+assert all(e.validator in VALIDATORS for e in ENTRY_POINTS)
+assert all(ENTRIES[v.rep].validator == v.name and set(v.sample) <= dict(ATTACKS).keys() for v in VALIDATORS.values())
 
 
-@pytest.mark.parametrize("attack", ATTACK_PARAMS)
-@pytest.mark.parametrize("param", [pytest.param(p, id=p[0]) for p in TEXT_PARAMETERS])
-def test_attack_string(hostile, param, attack):
-    name, who, run, harmless, may_change, also = param
-    env = hostile
-    if who == OPERATOR:
+@dataclass(frozen=True)
+class Outcome:
+    """What an attempt came to: a refusal's SQLSTATE and message (an error envelope counts as
+    a refusal), or sqlstate None: accepted as valid input (and checked harmless)."""
+    sqlstate: str | None
+    message: str | None = None
+
+
+def attempt(env, entry: Entry, text: str) -> Outcome:
+    """One attack string through one entry point: a clean refusal, or an accepted value that its
+    harmless check approves (an operator's call is checked, then undone, inside a transaction)."""
+    if entry.who == OPERATOR:
         conn = env.op
-        before = env.before
-        with conn.transaction(force_rollback=True):          # an accepted call is checked, then undone
+        with conn.transaction(force_rollback=True):
             try:
-                value = _scalar(conn, run, (attack,))
+                value = _scalar(conn, entry.run, (text,))
             except psycopg.Error as e:
-                assert_clean_refusal(e, also)
-                return
-            assert harmless is not None, f"{name} accepted {attack!r}: {value!r}"
-            harmless(env, attack, value, conn)
+                assert_clean_refusal(e, entry.also)
+                return Outcome(e.sqlstate, e.diag.message_primary)
+            assert entry.harmless is not None, f"{entry.name} accepted {text!r}: {value!r}"
+            entry.harmless(env, text, value, conn)
             inside = env.snap()
-            changed = {k for k in before if before[k] != inside[k]}
-            assert changed <= may_change, f"{name} also changed {changed - may_change}"
+            changed = {k for k in env.before if env.before[k] != inside[k]}
+            assert changed <= entry.may_change, f"{entry.name} also changed {changed - entry.may_change}"
             assert inside["canary"]
-        return
-    conn = env.cp if who == PROVIDER else env.ca
-    try:
-        value = run(conn, attack) if callable(run) else _scalar(conn, run, (attack,))
-    except psycopg.Error as e:
-        assert_clean_refusal(e, also)
-        return
-    assert harmless is not None, f"{name} accepted {attack!r}: {value!r}"
-    harmless(env, attack, value, conn)
+    else:
+        conn = env.cp if entry.who == PROVIDER else env.ca
+        try:
+            value = entry.run(conn, text) if callable(entry.run) else _scalar(conn, entry.run, (text,))
+        except psycopg.Error as e:
+            assert_clean_refusal(e, entry.also)
+            return Outcome(e.sqlstate, e.diag.message_primary)
+        assert entry.harmless is not None, f"{entry.name} accepted {text!r}: {value!r}"
+        entry.harmless(env, text, value, conn)
+    if isinstance(value, dict) and "error" in value:         # the definer door's error envelope
+        return Outcome(value["error"]["sqlstate"], value["error"]["message"])
+    return Outcome(None)
 
 
-# A valid value of each parameter is accepted: the attacks above do reach the parameter they aim at
-# (they are not all refused for some other reason). Parameters without a valid text value are left out.
-CONTROLS = {
-    "register.name": "hostile_ok", "register.key_columns": "date", "register.last_updated": "lastupdated",
-    "register.comparison_group": "group_ok", "register.utility": "log", "register.relation": "weather_a",
-    "criterion.offering": "paper_a", "criterion.name": "support_ok", "criterion.tiers": "Phone 24/7",
-    "criterion.pricing": "utility", "drop_offering.offering": "wa", "universal_relation.name": "u_ok",
-    "add_buyer.role": "{prov}", "remove_buyer.role": "{bob}", "add_provider.role": "{alice}",
-    "operator.quality_scope": "station = 'FRA'",
-    "quote.offering": "paper_a", "quote.columns": "humidity", "group_quote.columns": "humidity",
-    "quote.scope": "station = 'FRA'", "quote.solver": "greedy", "quote.preference_key": "timeliness",
-    "quality.offering": "paper_a", "quality.scope": "station = 'FRA'",
-    "bid.offering": "paper_a", "bid.columns": "humidity", "bid.scope": "station = 'FRA'", "bid.solver": "greedy",
-    "bid.preference_key": "timeliness", "solve_mckp.method": "greedy", "definer.quote_offering": "paper_a",
-    "explain.offering": "paper_a", "explain.columns": "humidity", "explain.scope": "station = 'FRA'",
-    "explain.solver": "greedy", "explain.preference_key": "timeliness", "upgrade.preference_key": "completeness",
-    "upgrade.solver": "greedy", "definer.audit_offering": "paper_a", "provider.audit": "wb",
-    "provider.quality_scope": "station = 'FRA'", "provider.publish_preview": "wb", "provider.insert_preview": "wb",
-    "setting.nyop_now": paper.PAPER_NOW, "setting.quality_cache_ttl": "0",
-}
+@pytest.mark.parametrize("validator, attack", [
+    pytest.param(v, a.values[0], id=f"{v.name}-{a.id}") for v in VALIDATORS.values() for a in ATTACK_PARAMS
+    if not v.uniform or a.id in v.sample])
+def test_validator_battery(hostile, validator, attack):
+    """Every attack string through the validator's representative entry point."""
+    attempt(hostile, ENTRIES[validator.rep], attack)
 
 
-@pytest.mark.parametrize("param", [pytest.param(p, id=p[0]) for p in TEXT_PARAMETERS if p[0] in CONTROLS])
-def test_valid_value_reaches_parameter(hostile, param):
-    name, who, run, _, _, _ = param
+@pytest.mark.parametrize("entry", [pytest.param(e, id=e.name) for e in ENTRY_POINTS])
+def test_entry_point_reaches_its_validator(hostile, entry):
+    """A valid value is accepted (the attacks are not all refused for some other reason), and the
+    validator's sample attacks get the answer they get through its representative: the same
+    SQLSTATE (or acceptance), with a message of the validator's shape. The catalog snapshot is
+    compared after every attempt."""
     env = hostile
-    value = CONTROLS[name].format(prov=env.prov, bob=env.bob, alice=env.alice)
-    if name.endswith(".role"):
-        value = '"%s"' % value
-    conn = {OPERATOR: env.op, PROVIDER: env.cp}.get(who, env.ca)
-    with conn.transaction(force_rollback=True):
-        result = run(conn, value) if callable(run) else _scalar(conn, run, (value,))
-        if isinstance(result, dict):
-            assert "error" not in result, result
+    if entry.control is not None:
+        value = entry.control.format(prov=env.prov, bob=env.bob, alice=env.alice)
+        conn = {OPERATOR: env.op, PROVIDER: env.cp}.get(entry.who, env.ca)
+        with conn.transaction(force_rollback=True):
+            result = entry.run(conn, value) if callable(entry.run) else _scalar(conn, entry.run, (value,))
+            if isinstance(result, dict):
+                assert "error" not in result, result
+        env.assert_unchanged()
+    validator = VALIDATORS[entry.validator]
+    rep = ENTRIES[validator.rep]
+    for name in validator.sample:
+        text = dict(ATTACKS)[name]
+        got = attempt(env, entry, text)
+        env.assert_unchanged()
+        if rep is not entry:
+            expected = attempt(env, rep, text)
+            env.assert_unchanged()
+            assert got.sqlstate == expected.sqlstate, f"{entry.name} vs {rep.name} on {name}: {got} / {expected}"
+        if got.sqlstate is not None:
+            assert validator.shape and re.search(validator.shape, got.message), \
+                f"{entry.name} on {name}: {got.message!r} is not of the shape of {validator.name}"
 
 
 # --------------------------------------------------------------------------------------
