@@ -13,6 +13,7 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET client_min_messages =
 DECLARE
     h record;
     owner text;
+    owner_id oid;
     cols text;
     ocols text;
     keys text;
@@ -26,7 +27,8 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION '% keeps no history', rel USING ERRCODE = '42704';
     END IF;
-    SELECT quote_ident(r.rolname) INTO owner FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = rel;
+    SELECT quote_ident(r.rolname), r.oid INTO owner, owner_id FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+     WHERE c.oid = rel;
     SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
            string_agg('o.' || quote_ident(a.attname), ', ' ORDER BY a.attnum)
       INTO cols, ocols
@@ -46,8 +48,15 @@ BEGIN
     -- functions of the triggers being replaced (named after another OID once restored by pg_restore)
     SELECT array_agg(g.tgfoid) INTO stale FROM pg_trigger g
      WHERE g.tgrelid = rel AND g.tgname IN ('nyop_history_update', 'nyop_history_delete', 'nyop_history_truncate');
-    EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', owner);
-    EXECUTE format('GRANT INSERT ON %s TO %s', h.history, owner);
+    -- granted only when missing (every re-registration runs this): a GRANT rewrites the schema's
+    -- catalog row, and one racing nyop_add_buyer / nyop_remove_buyer fails with XX000 "tuple
+    -- concurrently updated"
+    IF NOT has_schema_privilege(owner_id, 'nyop', 'USAGE') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', owner);
+    END IF;
+    IF NOT has_table_privilege(owner_id, h.history, 'INSERT') THEN
+        EXECUTE format('GRANT INSERT ON %s TO %s', h.history, owner);
+    END IF;
     FOR fn IN SELECT unnest(ARRAY['update', 'delete', 'truncate']) LOOP
         EXECUTE format('CREATE OR REPLACE FUNCTION nyop.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
                        'SET search_path = pg_catalog, pg_temp AS %L',
@@ -284,12 +293,19 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'nyop_remove_buyer: % is not a buyer', role USING ERRCODE = '42704';
     END IF;
+    -- the offerings of its views, in the order bids lock them (buyer, then offering): a forced
+    -- nyop_drop_offering in flight drops those views first (a REVOKE on one fails with XX000
+    -- "tuple concurrently deleted"), a later one waits; the loop below then reads what is left
+    PERFORM 1 FROM nyop.offerings o
+     WHERE o.name IN (SELECT p.offering FROM nyop.purchases p WHERE p.buyer = role)
+     ORDER BY o.name FOR KEY SHARE;
     FOR v IN SELECT p.view FROM nyop.purchases p WHERE p.buyer = role LOOP
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
     EXECUTE format('REVOKE ALL ON nyop.bids, nyop.my_purchases, nyop.market FROM %s', role);
     EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %s', nyop._buyer_functions(), role);
-    FOR v IN SELECT p.view FROM nyop.previews p LOOP
+    -- (locked: nyop_unpublish_preview deletes the row, then drops the view)
+    FOR v IN SELECT p.view FROM nyop.previews p FOR KEY SHARE LOOP
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
     EXECUTE format('REVOKE USAGE ON SCHEMA nyop, nyop_views FROM %s', role);

@@ -214,6 +214,7 @@ CREATE OR REPLACE FUNCTION nyop._install_measures(rel regclass) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     owner text;
+    owner_id oid;
     kind "char";
     cols text[];
     lus text[];
@@ -231,7 +232,7 @@ DECLARE
     stale oid[];
     f regprocedure;
 BEGIN
-    SELECT c.relkind, quote_ident(r.rolname) INTO kind, owner
+    SELECT c.relkind, quote_ident(r.rolname), r.oid INTO kind, owner, owner_id
       FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = rel;
     IF kind IS DISTINCT FROM 'r' OR NOT EXISTS (SELECT 1 FROM nyop.offerings o WHERE o.relation = rel) THEN
         PERFORM nyop._remove_measures(rel);
@@ -277,9 +278,18 @@ BEGIN
     FOR fn IN SELECT t.tgname FROM pg_trigger t WHERE t.tgrelid = rel AND t.tgname LIKE 'nyop\_measure\_%' LOOP
         EXECUTE format('DROP TRIGGER %I ON %s', fn, rel);       -- (only those there: no NOTICE)
     END LOOP;
-    EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', owner);
-    EXECUTE format('GRANT INSERT ON nyop.measure_deltas TO %s', owner);
-    EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._measure_fold(oid) TO %s', owner);
+    -- granted only when missing: a GRANT rewrites the object's catalog row, and one racing another
+    -- GRANT (nyop_add_buyer, a registration in another session) fails with XX000 "tuple
+    -- concurrently updated"
+    IF NOT has_schema_privilege(owner_id, 'nyop', 'USAGE') THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', owner);
+    END IF;
+    IF NOT has_table_privilege(owner_id, 'nyop.measure_deltas', 'INSERT') THEN
+        EXECUTE format('GRANT INSERT ON nyop.measure_deltas TO %s', owner);
+    END IF;
+    IF NOT has_function_privilege(owner_id, 'nyop._measure_fold(oid)', 'EXECUTE') THEN
+        EXECUTE format('GRANT EXECUTE ON FUNCTION nyop._measure_fold(oid) TO %s', owner);
+    END IF;
     FOREACH ev IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         fn := 'measure_' || rel::oid || '_' || ev;
         IF ev = 'truncate' THEN

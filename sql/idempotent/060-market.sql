@@ -91,13 +91,15 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_unpublish_preview(text) IS 'Provider: withdraw a free preview';
 
--- Grants a buyer SELECT on every published preview (called by nyop_add_buyer).
+-- Grants a buyer SELECT on every published preview (called by nyop_add_buyer). The rows are
+-- locked: nyop_unpublish_preview deletes the row, then drops the view (a GRANT on a view being
+-- dropped fails with XX000 "tuple concurrently updated").
 CREATE OR REPLACE FUNCTION nyop._grant_previews(role regrole) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v regclass;
 BEGIN
-    FOR v IN SELECT p.view FROM nyop.previews p LOOP
+    FOR v IN SELECT p.view FROM nyop.previews p FOR KEY SHARE LOOP
         EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
     END LOOP;
 END

@@ -68,6 +68,9 @@ def publish_preview(ctx, offering):
                                   barrier=q["delay_seconds"] > 0))
     ctx.execute("COMMENT ON VIEW %s IS %s; REVOKE ALL ON %s FROM PUBLIC"
                 % (view_sql, literal("nyop free preview of " + offering), view_sql))
+    # the buyers as of now, with role changes waiting (they take this lock too): a buyer removed
+    # meanwhile keeps no grant, one added meanwhile gets it (nyop._grant_previews sees this preview)
+    ctx.execute("LOCK TABLE nyop.buyers IN SHARE ROW EXCLUSIVE MODE")
     for r in ctx.query("SELECT buyer::text AS b FROM nyop.buyers"):
         ctx.execute("GRANT SELECT ON %s TO %s" % (view_sql, r["b"]))     # regrole text: already an identifier
     oid = ctx.query("SELECT $1::regclass::oid AS oid", ("text",), (view_sql,))[0]["oid"]
