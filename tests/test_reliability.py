@@ -174,3 +174,44 @@ def test_a_cancel_during_a_sessions_first_call_shows_no_traceback(server, dbname
         except psycopg.Error as e:
             assert e.sqlstate == "57014", e
             assert "Traceback" not in str(e) and "Traceback" not in (e.diag.context or ""), e.diag.context
+
+
+def test_removing_a_buyer_who_also_provides_keeps_its_provider_rights(db, make_role):
+    """A privilege is one ACL entry whatever it was granted for: a role that sells a table and
+    also buys keeps, when removed as a buyer, the schema usage its capture triggers need and
+    what nyop_add_provider granted."""
+    prov, dsn = make_role("provider")
+    db.execute(f'CREATE SCHEMA p AUTHORIZATION "{prov}"')
+    db.execute(f"SELECT nyop_add_provider('\"{prov}\"')")
+    with psycopg.connect(dsn, autocommit=True) as cp:
+        cp.execute("CREATE TABLE p.pe (id int PRIMARY KEY, a int, lu timestamptz NOT NULL)")
+        cp.execute("INSERT INTO p.pe SELECT i, i, '2017-05-07 12:00+00' FROM generate_series(1, 20) i")
+        db.execute("SELECT nyop_register_offering('pe', 'p.pe', 100, ARRAY['id'], last_updated => 'lu', "
+                   "volatility => '24 hours')")
+        db.execute("SELECT nyop_set_criterion('pe', 'timeliness', 1)")
+        db.execute(f"SELECT nyop_add_buyer('\"{prov}\"')")
+        db.execute(f"SELECT nyop_remove_buyer('\"{prov}\"')")
+        cp.execute("UPDATE p.pe SET a = a + 1, lu = '2017-05-07 13:00+00' WHERE id <= 3")   # captured
+        cp.execute("DELETE FROM p.pe WHERE id = 20")
+        hist = one(db, "SELECT history::text FROM nyop.histories WHERE relation = 'p.pe'::regclass")
+        assert one(db, f"SELECT count(*) FROM {hist}") == 4
+        assert cp.execute("SELECT count(*) FROM nyop.provider_bids").fetchone()[0] == 0
+        cp.execute("SELECT nyop_audit('pe')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cp.execute("INSERT INTO nyop.bids (offering, bid, preferences) VALUES ('pe', 1, '{}')")
+
+
+def test_removing_a_buyer_who_owns_a_sold_table_keeps_its_writes_working(db, make_role):
+    owner, dsn = make_role("owner")
+    db.execute(f'CREATE SCHEMA q AUTHORIZATION "{owner}"')
+    with psycopg.connect(dsn, autocommit=True) as co:
+        co.execute("CREATE TABLE q.t (id int PRIMARY KEY, a int, lu timestamptz NOT NULL)")
+        co.execute("INSERT INTO q.t SELECT i, i, '2017-05-07 12:00+00' FROM generate_series(1, 10) i")
+        db.execute("SELECT nyop_register_offering('qt', 'q.t', 100, ARRAY['id'], last_updated => 'lu', "
+                   "volatility => '24 hours')")
+        db.execute("SELECT nyop_set_criterion('qt', 'timeliness', 1)")
+        db.execute(f"SELECT nyop_add_buyer('\"{owner}\"')")
+        db.execute(f"SELECT nyop_remove_buyer('\"{owner}\"')")
+        co.execute("UPDATE q.t SET a = a + 1 WHERE id <= 2")
+        co.execute("INSERT INTO q.t VALUES (11, 11, '2017-05-07 12:00+00')")
+        assert not one(db, "SELECT has_table_privilege(%s, 'nyop.bids', 'INSERT')", (owner,))

@@ -309,6 +309,16 @@ BEGIN
         EXECUTE format('REVOKE ALL ON %s FROM %s', v, role);
     END LOOP;
     EXECUTE format('REVOKE USAGE ON SCHEMA nyop, nyop_views FROM %s', role);
+    -- a privilege is one ACL entry whatever the reasons it was granted for: what the role also
+    -- holds as a provider, or as the owner of a sold table (whose capture and measure triggers
+    -- run as it and write into nyop), is not a buyer's to lose
+    IF has_table_privilege(role, 'nyop.provider_bids', 'SELECT') THEN
+        PERFORM @extschema@.nyop_add_provider(role);
+    ELSIF EXISTS (SELECT 1 FROM nyop.histories hs, pg_partition_tree(hs.relation) t
+                  JOIN pg_class c ON c.oid = t.relid WHERE c.relowner = role)
+       OR EXISTS (SELECT 1 FROM nyop.offerings o JOIN pg_class c ON c.oid = o.relation WHERE c.relowner = role) THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA nyop TO %s', role);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_remove_buyer(regrole) IS 'Stop a role from bidding; it loses access to its views (its bids are kept)';
