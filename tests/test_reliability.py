@@ -215,3 +215,25 @@ def test_removing_a_buyer_who_owns_a_sold_table_keeps_its_writes_working(db, mak
         co.execute("UPDATE q.t SET a = a + 1 WHERE id <= 2")
         co.execute("INSERT INTO q.t VALUES (11, 11, '2017-05-07 12:00+00')")
         assert not one(db, "SELECT has_table_privilege(%s, 'nyop.bids', 'INSERT')", (owner,))
+
+
+def test_a_buyer_added_again_reads_what_it_bought_before(paper_db, buyer):
+    """Removal suspends a buyer's access; its purchases stand, and adding it again restores
+    exactly them (the current version of each, not a replaced one)."""
+    name, conn = buyer()
+    status, _ = _bid(conn, 200)
+    assert status == "accepted"
+    status, view = _bid(conn, 1000)                              # an upgrade: replaces the first
+    assert status == "accepted"
+    rows = conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+    paper_db.execute(f"SELECT nyop_remove_buyer('\"{name}\"')")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(f"SELECT * FROM {view}").fetchall()
+    paper_db.execute(f"SELECT nyop_add_buyer('\"{name}\"')")
+    assert conn.execute(f"SELECT count(*) FROM {view}").fetchone()[0] == rows
+    current = paper_db.execute("SELECT view::text FROM nyop.purchases WHERE buyer = %s::regrole "
+                               "AND superseded_by IS NULL", (name,)).fetchall()
+    assert current == [(view,)]
+    granted = paper_db.execute("SELECT DISTINCT p.view::text FROM nyop.purchases p WHERE p.buyer = %s::regrole "
+                               "AND has_table_privilege(%s, p.view, 'SELECT')", (name, name)).fetchall()
+    assert granted == [(view,)]

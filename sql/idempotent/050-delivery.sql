@@ -261,6 +261,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION @extschema@.nyop_add_buyer(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass;
 BEGIN
     -- role changes one at a time: concurrent GRANTs on one schema fail with "tuple concurrently
     -- updated"; bids lock the buyer's row, so a removal waits for them and they for it
@@ -277,6 +279,17 @@ BEGIN
     EXECUTE format('GRANT SELECT ON nyop.my_purchases, nyop.market TO %s', role);
     EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', nyop._buyer_functions(), role);
     PERFORM nyop._grant_previews(role);
+    -- re-added: what it bought before its removal is readable again (its purchases stand; the
+    -- removal only suspended them); the offerings locked as bids and removals lock them, so a
+    -- forced drop in flight ends first
+    PERFORM 1 FROM nyop.offerings o
+     WHERE o.name IN (SELECT p.offering FROM nyop.purchases p WHERE p.buyer = role AND p.superseded_by IS NULL)
+     ORDER BY o.name FOR KEY SHARE;
+    FOR v IN SELECT p.view FROM nyop.purchases p WHERE p.buyer = role AND p.superseded_by IS NULL LOOP
+        IF NOT has_table_privilege(role, v, 'SELECT') THEN
+            EXECUTE format('GRANT SELECT ON %s TO %s', v, role);
+        END IF;
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_add_buyer(regrole) IS 'Let a role quote and bid; it will read its own bids and views only';
@@ -321,7 +334,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION @extschema@.nyop_remove_buyer(regrole) IS 'Stop a role from bidding; it loses access to its views (its bids are kept)';
+COMMENT ON FUNCTION @extschema@.nyop_remove_buyer(regrole) IS 'Stop a role from bidding; it loses access to its views until it is added again (its bids and purchases are kept)';
 
 -- A buyer's own purchases with their terms: the only place a purchase's price and levels show
 -- (view COMMENTs and definitions, readable by every role, carry none of them).
