@@ -176,6 +176,26 @@ def test_a_cancel_during_a_sessions_first_call_shows_no_traceback(server, dbname
             assert "Traceback" not in str(e) and "Traceback" not in (e.diag.context or ""), e.diag.context
 
 
+def test_a_cancel_inside_the_load_is_an_error_not_a_traceback(server, dbname, paper_db):
+    """The same, made certain: the session's load is held up (a sleep before it, as a slow disk
+    would) so the statement timeout lands inside it, in every door."""
+    body = one(paper_db, "SELECT prosrc FROM pg_proc WHERE oid = 'nyop._load()'::regprocedure")
+    paper_db.execute("CREATE OR REPLACE FUNCTION nyop._load() RETURNS void LANGUAGE plpython3u "
+                     "SET search_path = pg_catalog, pg_temp AS $body$\nplpy.execute('SELECT pg_sleep(30)')\n"
+                     + body.replace("$body$", "") + "$body$")
+    calls = [f"SELECT nyop_quote('paper_a', 1000, '{PREFS}')",               # the buyer's door
+             "SELECT nyop_quality('paper_a')",                                # the definer's door
+             "SELECT nyop_solve_mckp(ARRAY[[0,1]]::float8[], ARRAY[[0,1]]::float8[], 1)"]   # the plain door
+    for sql in calls:
+        with psycopg.connect(server.dsn_for(dbname), autocommit=True) as c:
+            c.execute("SET statement_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled) as ei:
+                c.execute(sql)
+            e = ei.value
+            assert "Traceback" not in str(e) and "Traceback" not in (e.diag.context or ""), e.diag.context
+            assert 'File "' not in (e.diag.context or "")
+
+
 def test_removing_a_buyer_who_also_provides_keeps_its_provider_rights(db, make_role):
     """A privilege is one ACL entry whatever it was granted for: a role that sells a table and
     also buys keeps, when removed as a buyer, the schema usage its capture triggers need and
