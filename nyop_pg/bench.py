@@ -35,6 +35,21 @@ def timed(fn, n: int, warmup: int = 1) -> list:
     return out
 
 
+def timed_pair(fa, fb, n: int, warmup: int = 1) -> tuple:
+    """Two measurements interleaved (a, b, a, b, …): on a machine shared with other work, both
+    see the same load, so their ratio means something even when the load changes."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    a, b = [], []
+    for _ in range(n):
+        for fn, out in ((fa, a), (fb, b)):
+            t = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t) * 1000)
+    return a, b
+
+
 def med(xs) -> float:
     return float(statistics.median(xs))
 
@@ -298,9 +313,9 @@ def bench_views(admin, buyer_conn, rep: Report, quick: bool, big: str) -> None:
     # shipping rows to the client; the baseline gets the delay cutoff as a constant (as the
     # view computes it once, in an InitPlan)
     counts = ", ".join(f"count({c})" for c in quote["columns"])
-    ours = timed(lambda: buyer_conn.execute(f"SELECT {counts} FROM {view}").fetchone(), n)
     cutoff = admin.execute("SELECT nyop.clock() - make_interval(secs => %s)", (delay,)).fetchone()[0]
-    base = timed(lambda: admin.execute(f"SELECT {counts} FROM {big} WHERE lu <= %s", (cutoff,)).fetchone(), n)
+    ours, base = timed_pair(lambda: buyer_conn.execute(f"SELECT {counts} FROM {view}").fetchone(),
+                            lambda: admin.execute(f"SELECT {counts} FROM {big} WHERE lu <= %s", (cutoff,)).fetchone(), n)
     plan = "\n".join(r[0] for r in buyer_conn.execute(f"EXPLAIN SELECT {counts} FROM {view}").fetchall())
     bplan = "\n".join(r[0] for r in admin.execute(f"EXPLAIN SELECT {counts} FROM {big} WHERE lu <= %s",
                                                    (cutoff,)).fetchall())
@@ -317,16 +332,16 @@ def bench_views(admin, buyer_conn, rep: Report, quick: bool, big: str) -> None:
                                 "RETURNING quote, view::text", (f"{big}_now", json.dumps({"completeness": 0.5,
                                                                 "amount_of_data": 0.5}), quote["columns"])).fetchone()
     counts2 = ", ".join(f"count({c})" for c in q2["view_columns"])
-    ours = timed(lambda: buyer_conn.execute(f"SELECT {counts2} FROM {v2}").fetchone(), n)
-    base = timed(lambda: admin.execute(f"SELECT {counts2} FROM {big}").fetchone(), n)
+    ours, base = timed_pair(lambda: buyer_conn.execute(f"SELECT {counts2} FROM {v2}").fetchone(),
+                            lambda: admin.execute(f"SELECT {counts2} FROM {big}").fetchone(), n)
     plan = "\n".join(r[0] for r in buyer_conn.execute(f"EXPLAIN SELECT {counts2} FROM {v2}").fetchall())
     rep.add("views", f"full scan of a masked view without delay, {rows(admin, big):,} rows (completeness "
                      f"{q2['completeness_target']:.2f}, {len(q2['view_columns'])} columns; default parallel settings)",
             med(ours), med(base), 2.0, view_parallel="Gather" in plan)
     sel = "WHERE id BETWEEN 5000 AND 5100"
-    ours = timed(lambda: buyer_conn.execute(f"SELECT * FROM {view} {sel}").fetchall(), 50, warmup=3)
-    base = timed(lambda: admin.execute(f"SELECT {cols} FROM {big} {sel} AND lu <= %s", (cutoff,)).fetchall(),
-                 50, warmup=3)
+    ours, base = timed_pair(lambda: buyer_conn.execute(f"SELECT * FROM {view} {sel}").fetchall(),
+                            lambda: admin.execute(f"SELECT {cols} FROM {big} {sel} AND lu <= %s", (cutoff,)).fetchall(),
+                            50, warmup=3)
     plan = "\n".join(r[0] for r in buyer_conn.execute(f"EXPLAIN SELECT * FROM {view} {sel}").fetchall())
     rep.add("views", "selective query (a key range) on the view (vs on the base table)", med(ours), med(base), 2.0,
             base_index_used=f"{big}_pkey" in plan)
@@ -462,6 +477,18 @@ def first_quote_ms(dsn: str, offering: str, n: int) -> list:
     return out
 
 
+def first_quotes_ms(dsn: str, offerings: list, n: int) -> dict:
+    """:func:`first_quote_ms` for several offerings and :func:`first_plpython_ms` (key None),
+    interleaved (one new connection each per round): on a machine shared with other work, every
+    figure sees the same load."""
+    out = {o: [] for o in offerings + [None]}
+    for _ in range(n):
+        for o in offerings:
+            out[o] += first_quote_ms(dsn, o, 1)
+        out[None] += first_plpython_ms(dsn, 1)
+    return out
+
+
 def first_plpython_ms(dsn: str, n: int) -> list:
     out = []
     for _ in range(n):
@@ -506,21 +533,23 @@ def bench_large(admin, buyer_dsn: str, client_dsns: list, rep: Report, quick: bo
                      f"(vs 10 ms: 100 bids/s)", wall * 1000 / max(cnt, 1), 10.0, 1.0,
             throughput_per_s=round(cnt / wall, 1), median_latency_ms=round(med(lat), 2))
     # first quote in a new connection
-    cold_big, cold_small = first_quote_ms(buyer_dsn, big, n), first_quote_ms(buyer_dsn, small, n)
+    cold = first_quotes_ms(buyer_dsn, [big, small] + ([huge] if huge else []), n)
+    cold_small = cold[small]
     rep.add("large", f"first quote in a new connection, {n_big:,} rows (vs {n_small:,} rows)",
-            med(cold_big), med(cold_small), 1.5)
+            med(cold[big]), med(cold_small), 1.5)
     if huge:
         rep.add("large", f"first quote in a new connection, {rows(admin, huge):,} rows (vs {n_small:,} rows)",
-                med(first_quote_ms(buyer_dsn, huge, n)), med(cold_small), 1.5)
+                med(cold[huge]), med(cold_small), 1.5)
     rep.add("large", "first quote in a new connection (vs a trivial PL/Python first call)",
-            med(cold_small), med(first_plpython_ms(buyer_dsn, n)), 4.0)
+            med(cold_small), med(cold[None]), 4.0)
     # a scoped quote selecting 10 % by key vs counting those rows
     k = n_big // 10
     with psycopg.connect(buyer_dsn, autocommit=True) as c:
         c.execute(f"SET nyop.now = '{VIEW_NOW}'")
-        scoped = timed(lambda: c.execute("SELECT nyop_quote(%s, %s, %s::jsonb, NULL, %s)",
-                                         (big, BID_PRICE, BID_PREFS, f"id <= {k}")).fetchone(), n, warmup=2)
-    base = timed(lambda: admin.execute(f"SELECT count(*) FROM {big} WHERE id <= %s", (k,)).fetchone(), n, warmup=2)
+        scoped, base = timed_pair(lambda: c.execute("SELECT nyop_quote(%s, %s, %s::jsonb, NULL, %s)",
+                                                    (big, BID_PRICE, BID_PREFS, f"id <= {k}")).fetchone(),
+                                  lambda: admin.execute(f"SELECT count(*) FROM {big} WHERE id <= %s", (k,)).fetchone(),
+                                  n, warmup=2)
     rep.add("large", f"scoped quote selecting {k:,} rows by key (vs count(*) of those rows)", med(scoped), med(base), 5.0)
     # delivered vs target completeness of a committed purchase (tolerance: MODEL §7.3)
     with psycopg.connect(client_dsns[1], autocommit=True) as c:

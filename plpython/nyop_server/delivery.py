@@ -273,6 +273,106 @@ def view_ddl(view_sql: str, off: dict, columns: list, inner: str, threshold_sql:
         " WHERE %s" % guard_sql if guard_sql else "")
 
 
+# -- views that hide rows, in two levels ----------------------------------------------------
+# A view that hides rows (a delay, a scope) must be a security barrier: a function in the buyer's
+# WHERE clause may see only the rows delivered. But PostgreSQL 15 never runs a subquery level with
+# initPlans in parallel, and a barrier view stays such a level (its seed, threshold and delay
+# lookups). So such a purchase gets two views:
+#   * its rows (ROWS_SCHEMA.rows_<bid>): a security_barrier view with the scope and, for a delay,
+#     the table's current rows and history's old versions with what the delay compares (no
+#     lookup, no initPlan, nothing granted to anyone);
+#   * the buyer's view over it, no barrier (pulled up into the buyer's query, its lookups run
+#     once, before the workers): the masks, and for a delay the conditions that hide the versions
+#     not yet visible. Those conditions are leakproof comparisons of the rows view's columns with
+#     the purchase's cutoff, so PostgreSQL pushes them into the barrier view (a barrier keeps only
+#     leaky conditions out): the buyer's own functions still see only delivered rows.
+ROWS_SCHEMA = "nyop"
+ROWS_PREFIX = "rows_"
+HIDDEN = (VALID_TO, NEXT_LU)        # the rows view's extra columns: from history, NULL for current rows
+KEEP_BARRIER = "nyop_keep_barrier"  # see rows_sql
+
+
+def rows_view_sql(bid_id: int) -> str:
+    return "%s.%s" % (ident(ROWS_SCHEMA), ident("%s%d" % (ROWS_PREFIX, int(bid_id))))
+
+
+def rows_sql(off: dict, columns: list, delayed: bool, history: str | None, scope_sql: str | None,
+             scope_cols=()) -> str:
+    """The body of a purchase's rows view: the key, the bought columns and those the scope reads;
+    with a delay also the last-updated column and every old version in ``history`` (its regclass
+    text) with when it ended — no delay filter (the buyer's view holds it: :func:`delay_conditions`)."""
+    cols = list(dict.fromkeys(list(off["key_columns"]) + list(columns) + list(scope_cols)
+                              + ([off["last_updated"]] if delayed else [])))
+    sel = lambda a: ", ".join("%s.%s" % (a, ident(c)) for c in cols)
+    where = " WHERE %s" % scope_sql if scope_sql else ""     # unqualified names: key and LU columns
+    if not delayed:
+        return "SELECT %s FROM %s b%s" % (sel("b"), off["relation_sql"], where)
+    sql = "SELECT %s, NULL::timestamptz AS %s, NULL::timestamptz AS %s FROM %s b%s" % (
+        sel("b"), ident(VALID_TO), ident(NEXT_LU), off["relation_sql"], where)
+    if not history:
+        return sql
+    # PostgreSQL 15 flattens a view whose top level is a plain UNION ALL into an append relation
+    # of its branches, and the barrier goes with it: a function in the buyer's WHERE clause would
+    # run in the scans, ahead of the delay's conditions. A WITH list (unused: nothing is computed)
+    # keeps the UNION ALL a subquery of its own; its branches are then scanned with the delay's
+    # conditions pushed into them, in parallel, and nothing projects their rows again (a SELECT
+    # around the UNION ALL would: a Result node, ~5 % of a full scan).
+    return "WITH %s AS (SELECT) %s UNION ALL SELECT %s, h.%s, h.%s FROM %s h%s" % (
+        ident(KEEP_BARRIER), sql, sel("h"), ident(VALID_TO), ident(NEXT_LU), history, where)
+
+
+def purchase_cutoff_sql(bid_id: int, lu_type: str | None = None) -> str:
+    """now − the purchase's delay, in the last-updated column's own type — NULL unless paid.
+
+    The paid guard is folded in (nothing before payment, docs/model.md §8): inside the transaction
+    that placed the purchase nyop._paid raises; from another session an uncommitted purchase is
+    invisible; either way no version passes. (A separate one-time filter would cost a projection
+    per row.) A date or a timestamp without time zone is read as UTC (quality.lu_instant): the
+    cutoff is turned into that type rather than every row's value into an instant, so that the
+    comparison stays a leakproof one on the column itself — ``d::timestamp AT TIME ZONE 'UTC' <= c``
+    iff ``d <= (c AT TIME ZONE 'UTC')::date``, and likewise without the cast for a timestamp."""
+    e = "CASE WHEN nyop._paid(p.bid_id, p.placed_xid) THEN nyop.clock() - p.delay END"
+    if lu_type == "date":
+        e = "((%s) AT TIME ZONE 'UTC')::date" % e
+    elif lu_type == "timestamp without time zone":
+        e = "((%s) AT TIME ZONE 'UTC')" % e
+    return "(SELECT %s FROM nyop.purchases p WHERE p.bid_id = %d)" % (e, int(bid_id))
+
+
+def delay_conditions(off: dict, bid_id: int) -> str:
+    """What the buyer's view shows of its rows view: versions whose last-updated value is at most
+    now − delay and, for an old version, that it was still current then. Leakproof operators on
+    the rows view's columns and initPlan parameters only, so PostgreSQL pushes both conditions
+    into the barrier (for current rows the second folds to true)."""
+    return ("v.%s <= %s AND (v.%s IS NULL OR CASE WHEN v.%s IS NULL THEN v.%s ELSE v.%s END > %s)"
+            % (ident(off["last_updated"]), purchase_cutoff_sql(bid_id, off.get("lu_type")), ident(VALID_TO),
+               ident(NEXT_LU), ident(VALID_TO), ident(NEXT_LU), purchase_cutoff_sql(bid_id)))
+
+
+def two_level_ddl(view_sql: str, bid_id: int, off: dict, columns: list, delayed: bool, history: str | None,
+                  scope_sql: str | None, scope_cols, threshold_sql: str | None, replace: bool = False,
+                  key_hash_fns: dict | None = None, scheme: int = 2) -> list:
+    """The rows view (a security barrier) and the buyer's view over it (none), as DDL statements;
+    see the comment above :data:`ROWS_SCHEMA`. Without a delay the buyer's view ends with the
+    paid guard (a one-time filter); with one the guard is in the cutoff."""
+    rows = rows_view_sql(bid_id)
+    outer = view_select(off, columns, "SELECT * FROM %s" % rows, threshold_sql, key_hash_fns, scheme)
+    where = delay_conditions(off, bid_id) if delayed else paid_guard_sql(bid_id)
+    return [
+        "CREATE VIEW %s WITH (security_barrier = true) AS %s"
+        % (rows, rows_sql(off, columns, delayed, history, scope_sql, scope_cols)),
+        "REVOKE ALL ON %s FROM PUBLIC" % rows,          # (default privileges an operator may have set)
+        "CREATE %sVIEW %s WITH (security_barrier = false) AS %s WHERE %s"
+        % ("OR REPLACE " if replace else "", view_sql, outer, where),
+    ]
+
+
+def can_split(off: dict, columns: list, scope_cols=()) -> bool:
+    """Whether the rows view's extra columns leave every column name distinct (a provider column
+    named like them, on a relation without history, keeps the one-level view)."""
+    return not set(HIDDEN) & set(list(off["key_columns"]) + list(columns) + list(scope_cols))
+
+
 def purchase_threshold_sql(bid_id: int) -> str:
     return "(SELECT p.threshold FROM nyop.purchases p WHERE p.bid_id = %d)" % int(bid_id)
 

@@ -25,14 +25,29 @@ def lu_instant(column_sql: str, lu_type: str | None) -> str:
     return "%s::timestamptz" % column_sql
 
 
+NOW_PARAM = "$1::timestamptz"
+TIMELY_SCALE = "1125899906842624::float8"      # 2^50: a row's timeliness (0..1) as an exact int8
+
+
+def now_literal_sql(now_us: int) -> str:
+    """"now" written into the text, exactly (integer microseconds since the epoch, below 2^53:
+    the product is computed in float8) and whatever the session's DateStyle or TimeZone: for a
+    one-shot query, which PostgreSQL may run in parallel (a prepared statement of PL/Python never is)."""
+    return "(TIMESTAMPTZ 'epoch' + %d * INTERVAL '1 microsecond')" % int(now_us)
+
+
 def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
-                volatility_seconds: float | None, scope_sql: str | None, lu_type: str | None = None) -> str:
+                volatility_seconds: float | None, scope_sql: str | None, lu_type: str | None = None,
+                now_sql: str = NOW_PARAM) -> str:
     """SELECT rows, nonnull, timeliness FROM relation [WHERE scope].
 
-    ``$1`` is "now" (timestamptz). Timeliness per row is
+    ``now_sql`` is "now" (timestamptz; by default the parameter ``$1``). Timeliness per row is
     ``clamp(1 − (now − LU) / v, 0, 1)``: a row updated after "now" counts as fully
     timely (1), never more, and a row older than the volatility window as 0; a NULL LU
-    counts as not timely (0).
+    counts as not timely (0). In float8 per row (``date_part``, not ``extract``, which returns
+    numeric: numeric arithmetic and its conversion to float8 cost more than the rest of the
+    pass), summed as integers (each value times 2^50, within 2^-51 of it): a parallel scan adds
+    its parts in any order and the sum is the same, so the same rows give the same figure.
     ``num_nonnulls`` takes at most 100 arguments, so wide relations are summed
     in chunks.
     """
@@ -43,10 +58,11 @@ def measure_sql(relation_sql: str, columns: list, last_updated: str | None,
         # ±infinity: 'infinity' is newer than any "now" (timeliness 1), '-infinity' older than
         # any window (0); the subtraction itself would overflow.
         lu = lu_instant(ident(last_updated), lu_type)
-        timely = ("avg(coalesce(CASE WHEN isfinite(%s) THEN least(1.0, greatest(0.0, 1.0 - "
-                  "extract(epoch FROM ($1::timestamptz - %s)) / %r::float8)) "
-                  "WHEN %s > $1::timestamptz THEN 1.0 ELSE 0.0 END, 0.0))"
-                  % (lu, lu, float(volatility_seconds), lu))
+        timely = ("(sum((coalesce(CASE WHEN isfinite(%s) THEN least(1.0::float8, greatest(0.0::float8, 1.0::float8 - "
+                  "date_part('epoch', %s - %s) / %r::float8)) "
+                  "WHEN %s > %s THEN 1.0::float8 ELSE 0.0::float8 END, 0.0::float8) * %s)::int8)::float8 / %s "
+                  "/ nullif(count(*), 0))"
+                  % (lu, now_sql, lu, float(volatility_seconds), lu, now_sql, TIMELY_SCALE, TIMELY_SCALE))
     else:
         timely = "NULL::float8"
     where = " WHERE %s" % scope_sql if scope_sql else ""

@@ -370,3 +370,44 @@ END
 $$;
 COMMENT ON FUNCTION @extschema@.nyop_add_provider(regrole) IS
     'Let a role see bids and analytics of the offerings it provides, audit them and publish previews';
+
+-- A purchase that hides rows (a delay, a scope) reads them through a security_barrier view of its
+-- own, nyop.rows_<bid_id> (plpython/nyop_server/delivery.py, ROWS_SCHEMA): when its view is
+-- dropped (nyop_drop_offering, an operator's DROP VIEW), that rows view goes too, once nothing
+-- reads it. The purchases of the dropped view name it; failing them (the purchase row deleted
+-- first), every rows view that no view reads.
+CREATE OR REPLACE FUNCTION nyop._drop_unread_rows() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v regclass;
+    dropped oid[];
+BEGIN
+    SELECT array_agg(d.objid) INTO dropped FROM pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'view'
+      AND d.schema_name = 'nyop_views';
+    IF dropped IS NULL THEN
+        RETURN;
+    END IF;
+    FOR v IN
+        WITH named AS (
+            SELECT to_regclass(format('nyop.%I', 'rows_' || p.bid_id)) AS r
+            FROM nyop.purchases p                  -- (a replaced version's went when it was replaced)
+            WHERE p.view = ANY (dropped::regclass[]) AND p.superseded_by IS NULL),
+        candidates AS (
+            SELECT r FROM named WHERE r IS NOT NULL
+            UNION
+            SELECT c.oid::regclass FROM pg_class c
+            WHERE NOT EXISTS (SELECT 1 FROM named)
+              AND c.relnamespace = 'nyop'::regnamespace AND c.relkind = 'v' AND c.relname ~ '^rows_[0-9]+$')
+        SELECT r FROM candidates
+        WHERE NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid
+                          WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
+                            AND d.refobjid = r AND w.ev_class <> r)
+    LOOP
+        EXECUTE format('DROP VIEW IF EXISTS %s', v);
+    END LOOP;
+END
+$$;
+DROP EVENT TRIGGER IF EXISTS nyop_drop_unread_rows;
+CREATE EVENT TRIGGER nyop_drop_unread_rows ON sql_drop WHEN TAG IN ('DROP VIEW')
+    EXECUTE FUNCTION nyop._drop_unread_rows();

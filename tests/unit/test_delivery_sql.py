@@ -268,6 +268,95 @@ def test_inner_hostile_column_and_relation():
     assert branches[0].args["from_"].this.name == 'we"ird'
 
 
+# -- two levels: a barrier view of the rows, the buyer's view over it ---------------------
+
+def test_rows_sql_without_delay_is_the_scoped_rows():
+    sql = d.rows_sql(off_(), ["date", "temp"], False, 'nyop."h"', '"station" = \'x\'', scope_cols=("station",))
+    assert sql == 'SELECT b."station", b."date", b."temp" FROM public."weather" b WHERE "station" = \'x\''
+    assert isinstance(parse(sql).args["where"].this, exp.EQ)
+
+
+def test_rows_sql_with_delay_has_every_version_and_no_lookup():
+    """No delay filter, no lookup (an initPlan would keep the barrier from running in parallel):
+    the current rows and every old version, with what the delay's conditions compare; the scope
+    in each branch; a WITH list keeps PostgreSQL from flattening the UNION ALL (and the barrier)."""
+    sql = d.rows_sql(off_(), ["temp"], True, '"nyop"."history_9"', '"station" = \'x\'', ("station",))
+    assert sql.startswith('WITH "nyop_keep_barrier" AS (SELECT) SELECT b."station"')
+    tree = parse(sql)
+    assert isinstance(tree, exp.Union) and [c.alias for c in tree.args["with_"].expressions] == ["nyop_keep_barrier"]
+    cur, hist = union_branches(tree)
+    assert out_names(cur) == out_names(hist) == ["station", "date", "temp", "lu", "nyop_valid_to", "nyop_next_lu"]
+    assert [e.sql(PG) for e in cur.expressions[-2:]] == ['CAST(NULL AS TIMESTAMPTZ) AS "nyop_valid_to"',
+                                                        'CAST(NULL AS TIMESTAMPTZ) AS "nyop_next_lu"']
+    assert cur.args["from_"].this.name == "weather"
+    assert (hist.args["from_"].this.db, hist.args["from_"].this.name) == ("nyop", "history_9")
+    assert cur.args["where"].sql(PG) == hist.args["where"].sql(PG) == "WHERE \"station\" = 'x'"
+    assert "purchases" not in sql and "clock" not in sql and "seed" not in sql
+    # the LU column once, even when bought; no history: the current rows only (nothing to flatten)
+    one_branch = d.rows_sql(off_(), ["lu", "temp"], True, None, None)
+    assert "UNION" not in one_branch and "WITH" not in one_branch
+    assert out_names(parse(one_branch)) == ["station", "date", "lu", "temp", "nyop_valid_to", "nyop_next_lu"]
+
+
+@pytest.mark.parametrize("lu_type, wrap", [
+    (None, "%s"), ("timestamp with time zone", "%s"),
+    ("date", "((%s) AT TIME ZONE 'UTC')::date"), ("timestamp without time zone", "((%s) AT TIME ZONE 'UTC')"),
+])
+def test_purchase_cutoff_is_paid_and_in_the_columns_type(lu_type, wrap):
+    e = "CASE WHEN nyop._paid(p.bid_id, p.placed_xid) THEN nyop.clock() - p.delay END"
+    assert d.purchase_cutoff_sql(5, lu_type) == "(SELECT %s FROM nyop.purchases p WHERE p.bid_id = 5)" % (wrap % e)
+    tree = parse(d.purchase_cutoff_sql(5, lu_type))
+    assert {c.table for c in tree.find_all(exp.Column)} == {"p"}       # no row reference: an initPlan
+    with pytest.raises(ValueError):
+        d.purchase_cutoff_sql("5 OR true")
+
+
+def test_delay_conditions_compare_columns_with_the_cutoff():
+    off = off_(lu_type="date")
+    cond = d.delay_conditions(off, 3)
+    tree = parse("SELECT 1 FROM x v WHERE " + cond).args["where"].this
+    assert isinstance(tree, exp.And)
+    lu, old = tree.this, tree.expression
+    assert isinstance(lu, exp.LTE) and lu.this.sql(PG) == 'v."lu"' and \
+        lu.expression.sql(PG) == parse(d.purchase_cutoff_sql(3, "date")).sql(PG)
+    # an old version: still current at the cut-off; a current row (no valid-to): nothing more
+    old = old.unnest()
+    assert isinstance(old, exp.Or) and isinstance(old.this, exp.Is) and old.this.this.name == "nyop_valid_to"
+    gt = old.expression
+    assert isinstance(gt, exp.GT) and isinstance(gt.this, exp.Case)
+    assert gt.expression.sql(PG) == parse(d.purchase_cutoff_sql(3)).sql(PG)     # timestamptz: as is
+    # nothing but comparisons, CASE, IS NULL, OR, AND on the view's columns (leakproof: pushed into
+    # the barrier) around the lookups
+    outside = [n for n in tree.walk() if not n.find_ancestor(exp.Subquery) and not isinstance(n, exp.Subquery)]
+    assert {type(n) for n in outside} <= {exp.And, exp.Or, exp.LTE, exp.GT, exp.Is, exp.Case, exp.If, exp.Column,
+                                          exp.Identifier, exp.Null, exp.Paren}, {type(n) for n in outside}
+
+
+def test_two_level_ddl():
+    off = off_(name="w")
+    fns = {"station": TEXT_TMPL, "date": TEXT_TMPL}
+    ddl = d.two_level_ddl('nyop_views."w_4"', 4, off, ["station", "temp"], True, 'nyop."h"', None, (),
+                          d.purchase_threshold_sql(4), key_hash_fns=fns)
+    rows = '"nyop"."rows_4"'
+    assert d.rows_view_sql(4) == rows
+    assert ddl[0] == "CREATE VIEW %s WITH (security_barrier = true) AS %s" % (
+        rows, d.rows_sql(off, ["station", "temp"], True, 'nyop."h"', None))
+    assert ddl[1] == "REVOKE ALL ON %s FROM PUBLIC" % rows and len(ddl) == 3
+    prefix = 'CREATE VIEW nyop_views."w_4" WITH (security_barrier = false) AS '
+    assert ddl[2] == prefix + d.view_select(off, ["station", "temp"], "SELECT * FROM %s" % rows,
+                                            d.purchase_threshold_sql(4), fns) + " WHERE " + d.delay_conditions(off, 4)
+    outer = parse(ddl[2][len(prefix):])
+    assert out_names(outer) == ["station", "temp"]
+    assert "_paid" in ddl[2] and "seed" in ddl[2] and "seed" not in ddl[0]
+    # no delay (a scope): the paid guard as a one-time filter; replace keeps the name
+    ddl = d.two_level_ddl("x", 4, off, ["station"], False, None, '"station" = \'a\'', ("station",), None,
+                          replace=True)
+    assert ddl[2].startswith("CREATE OR REPLACE VIEW x WITH (security_barrier = false) AS ")
+    assert ddl[2].endswith(" WHERE " + d.paid_guard_sql(4))
+    assert "\'a\'" in ddl[0] and "\'a\'" not in ddl[2]
+    assert d.can_split(off, ["temp"]) and not d.can_split(off, ["nyop_next_lu"])
+
+
 # -- masks --------------------------------------------------------------------------
 
 def test_masked_columns_exclude_keys_and_last_updated():

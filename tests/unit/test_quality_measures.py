@@ -28,10 +28,18 @@ def test_measure_sql_exact_text():
     sql = q.measure_sql('public."w"', ["k", "t", "lu"], "lu", 86400.0, None)
     assert sql == (
         'SELECT count(*)::bigint AS rows, coalesce(sum(num_nonnulls("k", "t")), 0)::bigint AS nonnull, '
-        'avg(coalesce(CASE WHEN isfinite("lu"::timestamptz) THEN least(1.0, greatest(0.0, 1.0 - '
-        'extract(epoch FROM ($1::timestamptz - "lu"::timestamptz)) / 86400.0::float8)) '
-        'WHEN "lu"::timestamptz > $1::timestamptz THEN 1.0 ELSE 0.0 END, 0.0))::float8 AS timeliness '
-        'FROM public."w"')
+        '(sum((coalesce(CASE WHEN isfinite("lu"::timestamptz) THEN least(1.0::float8, greatest(0.0::float8, '
+        '1.0::float8 - date_part(\'epoch\', $1::timestamptz - "lu"::timestamptz) / 86400.0::float8)) '
+        'WHEN "lu"::timestamptz > $1::timestamptz THEN 1.0::float8 ELSE 0.0::float8 END, 0.0::float8) '
+        '* 1125899906842624::float8)::int8)::float8 / 1125899906842624::float8 '
+        '/ nullif(count(*), 0))::float8 AS timeliness FROM public."w"')
+    # "now" written in (a one-shot query, run in parallel where the scan would be): exact microseconds
+    now = q.now_literal_sql(1494244800123457)
+    assert now == "(TIMESTAMPTZ 'epoch' + 1494244800123457 * INTERVAL '1 microsecond')"
+    inline = q.measure_sql('public."w"', ["k", "t", "lu"], "lu", 86400.0, '"k" > 1', now_sql=now)
+    assert "$1" not in inline and inline.count(now) == 2
+    assert inline == q.measure_sql('public."w"', ["k", "t", "lu"], "lu", 86400.0, '"k" > 1').replace(
+        "$1::timestamptz", now)
     scoped = q.measure_sql('public."w"', ["k"], None, None, '"k" > 1')
     assert scoped == ('SELECT count(*)::bigint AS rows, coalesce(sum(num_nonnulls("k")), 0)::bigint AS nonnull, '
                       'NULL::float8::float8 AS timeliness FROM public."w" WHERE "k" > 1')
@@ -55,10 +63,17 @@ def test_measure_sql_structure():
     (finite, future) = case.args["ifs"]
     assert finite.this.sql(PG).lower().startswith("isfinite(")
     assert isinstance(finite.args["true"], exp.Least)
-    assert isinstance(future.this, exp.GT) and future.args["true"].this == "1.0"
-    assert case.args["default"].this == "0.0"
+    assert isinstance(future.this, exp.GT) and future.args["true"].sql(PG) == "CAST(1.0 AS DOUBLE PRECISION)"
+    assert case.args["default"].sql(PG) == "CAST(0.0 AS DOUBLE PRECISION)"
     coalesce = case.parent
-    assert isinstance(coalesce, exp.Coalesce) and coalesce.expressions[0].this == "0.0"
+    assert isinstance(coalesce, exp.Coalesce) and coalesce.expressions[0].sql(PG) == "CAST(0.0 AS DOUBLE PRECISION)"
+    # the mean: the sum over the count (NULL for no row), in float8 (date_part, not extract: numeric)
+    assert "nullif(count(*), 0)" in sql and "extract" not in sql
+    # summed as integers (2^50 per unit): the same rows give the same figure in any order
+    (total,) = list(timely.find_all(exp.Sum))
+    assert isinstance(total.this, exp.Cast) and total.this.to.sql(PG) == "BIGINT"
+    assert coalesce.find_ancestor(exp.Sum) is total
+    assert sql.count("1125899906842624::float8") == 2
 
 
 @pytest.mark.parametrize("lu, vol", [(None, None), ("lu", None), ("lu", 0), (None, 60.0)])

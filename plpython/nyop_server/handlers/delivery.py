@@ -108,7 +108,7 @@ def upgrade(ctx, held, bid_id, offering, buyer, bid, preferences, columns, scope
     ctx.query("UPDATE nyop.purchases SET superseded_by = $1 WHERE bid_id = $2", ("int8", "int8"),
               (bid_id, held["bid_id"]))
     oid = views.build_view(ctx, off, q, bid_id, buyer, held["scope"], view_name, order,
-                           held=views.Held(held["threshold"], held["masked"]))
+                           held=views.Held(held["threshold"], held["masked"], held["view_oid"]))
     return accepted(ctx, q, oid, bid)
 
 

@@ -48,10 +48,21 @@ def clock_row(ctx: Ctx) -> dict:
 
 
 def measure(ctx: Ctx, off: dict, ref_columns: int, scope_sql, now: str) -> dict:
-    """One set-based pass over the offering's relation (optionally scoped)."""
-    sql = quality.measure_sql(off["relation_sql"], off["columns"], off["last_updated"],
-                              off["volatility_seconds"], scope_sql, off.get("lu_type"))
-    row = ctx.query(sql, ("timestamptz",), (now,), keep=scope_sql is None)[0]
+    """One set-based pass over the offering's relation (optionally scoped).
+
+    A scoped pass is a one-shot query with "now" written in (exactly): its text varies per
+    buyer anyway, and PostgreSQL runs a one-shot query of PL/Python in parallel where it would
+    run the scan so, never a prepared statement."""
+    c = clock_row(ctx)
+    if scope_sql is not None and now == c["now"] and abs(int(c["now_us"])) < 2 ** 53:     # (exact in float8)
+        sql = quality.measure_sql(off["relation_sql"], off["columns"], off["last_updated"],
+                                  off["volatility_seconds"], scope_sql, off.get("lu_type"),
+                                  now_sql=quality.now_literal_sql(c["now_us"]))
+        row = ctx.execute(sql)[0]
+    else:
+        sql = quality.measure_sql(off["relation_sql"], off["columns"], off["last_updated"],
+                                  off["volatility_seconds"], scope_sql, off.get("lu_type"))
+        row = ctx.query(sql, ("timestamptz",), (now,), keep=scope_sql is None)[0]
     n_measured = len(quality.measured_columns(off["columns"], off["last_updated"]))
     return quality.assemble(row, len(off["columns"]), n_measured, ref_columns)
 

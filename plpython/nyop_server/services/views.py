@@ -76,11 +76,32 @@ def view_name_for(offering: str, suffix: str) -> str:
 
 class Held:
     """What an upgrade's view must keep containing: the held purchase's mask (``threshold``
-    when ``masked``; an unmasked held version delivered every cell, so the upgrade does too)."""
+    when ``masked``; an unmasked held version delivered every cell, so the upgrade does too);
+    ``view_oid``: the view replaced in place (its rows view, if any, goes with the old version)."""
 
-    def __init__(self, threshold, masked: bool):
+    def __init__(self, threshold, masked: bool, view_oid=None):
         self.threshold = threshold
         self.masked = bool(masked)
+        self.view_oid = view_oid
+
+
+# The rows views (delivery.ROWS_SCHEMA) a view reads: those its rewrite rule depends on.
+ROWS_OF_SQL = """
+SELECT DISTINCT d.refobjid::regclass::text AS r
+FROM pg_catalog.pg_rewrite w
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid
+     AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> w.ev_class
+JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'v'
+     AND c.relnamespace = 'nyop'::pg_catalog.regnamespace AND c.relname ~ '^rows_[0-9]+$'
+WHERE w.ev_class = $1"""
+
+# Of those, the ones no view reads any more (an operator's own view over one keeps it).
+UNREAD_ROWS_SQL = """
+SELECT r::text AS r FROM unnest($1::pg_catalog.regclass[]) r
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite w ON w.oid = d.objid
+                  WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                    AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.refobjid = r AND w.ev_class <> r)"""
 
 
 def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, view_name: str, order: list,
@@ -115,13 +136,24 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
             delivered = est                 # a large offering: the share of its counts kept
         else:
             recount = True
-    view_inner_sql = view_inner(ctx, off, q, scope, order, delay_sql=delivery.purchase_delay_sql(bid_id)) \
-        if trust else inner
-    ddl = [delivery.view_ddl(view_sql, off, order, view_inner_sql,
-                             delivery.purchase_threshold_sql(bid_id) if use_mask else None, held is not None,
-                             key_hash_fns(ctx, off), mask_scheme(ctx, off),
-                             guard_sql=delivery.paid_guard_sql(bid_id) if trust else None,
-                             barrier=scoped or q["delay_seconds"] > 0)]
+    hides = scoped or q["delay_seconds"] > 0
+    scope_sql, scope_cols = offering_scope(scope, off)
+    # an upgrade replaces the view in place: the rows view of the version replaced goes after it
+    old_rows = [r["r"] for r in ctx.query(ROWS_OF_SQL, ("oid",), (held.view_oid,))] \
+        if trust and held is not None and held.view_oid is not None else []
+    if trust and hides and mask_scheme(ctx, off) == 2 and delivery.can_split(off, order, scope_cols):
+        # two levels (delivery.ROWS_SCHEMA): a barrier view of the rows, the buyer's view over it
+        ddl = delivery.two_level_ddl(view_sql, bid_id, off, order, q["delay_seconds"] > 0,
+                                     history_of(ctx, off) if q["delay_seconds"] > 0 else None, scope_sql,
+                                     scope_cols, delivery.purchase_threshold_sql(bid_id) if use_mask else None,
+                                     held is not None, key_hash_fns(ctx, off), mask_scheme(ctx, off))
+    else:
+        view_inner_sql = view_inner(ctx, off, q, scope, order, delay_sql=delivery.purchase_delay_sql(bid_id)) \
+            if trust else inner
+        ddl = [delivery.view_ddl(view_sql, off, order, view_inner_sql,
+                                 delivery.purchase_threshold_sql(bid_id) if use_mask else None, held is not None,
+                                 key_hash_fns(ctx, off), mask_scheme(ctx, off),
+                                 guard_sql=delivery.paid_guard_sql(bid_id) if trust else None, barrier=hides)]
     if trust:
         # The purchase's figures (price, levels, delay) are its buyer's business: nyop.my_purchases
         # shows them; comments, readable by every role, say only what nyop does to each column.
@@ -146,6 +178,8 @@ def build_view(ctx: Ctx, off: dict, q: dict, bid_id: int, buyer: str, scope, vie
         "REVOKE ALL ON %s FROM PUBLIC" % view_sql,
         "GRANT SELECT ON %s TO %s" % (view_sql, buyer),      # regrole text: already an identifier
         "SELECT %s::regclass::oid AS oid" % literal(view_sql)]))[0]["oid"]
+    for r in ctx.query(UNREAD_ROWS_SQL, ("text[]",), (old_rows,)) if old_rows else []:
+        ctx.execute("DROP VIEW IF EXISTS %s" % r["r"])      # regclass text: already qualified
     record(ctx, bid_id, off, buyer, oid, threshold if use_mask else None, use_mask, delivered, q)
     q["view_completeness"] = delivered
     q["view_columns"] = order
@@ -230,13 +264,16 @@ def key_hash_fns(ctx: Ctx, off: dict) -> dict:
     return fns
 
 
+def history_of(ctx: Ctx, off: dict):
+    """The offering's history table as SQL (regclass text, already qualified), or None."""
+    h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
+    return h[0]["history"] if h else None
+
+
 def view_inner(ctx: Ctx, off: dict, q: dict, scope, order: list, delay_sql: str | None = None) -> str:
     """The visible versions (delay over history), scoped, with the key hash."""
     delay = q["delay_seconds"]
-    history = None
-    if delay > 0:
-        h = ctx.query(HISTORY_SQL, ("oid",), (off["relid"],))
-        history = h[0]["history"] if h else None          # regclass text: already qualified
+    history = history_of(ctx, off) if delay > 0 else None
     scope_sql, scope_cols = offering_scope(scope, off)
     return delivery.inner_sql(off, order, delay, history, scope_sql, key_hash_fns(ctx, off), scope_cols,
                               mask_scheme(ctx, off), delay_sql=delay_sql)
