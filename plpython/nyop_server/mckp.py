@@ -57,7 +57,6 @@ every pricing quote) are solved in plain Python, so numpy is not even
 imported; numpy is imported lazily, where it vectorises.
 """
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 import math
 import numbers
@@ -110,7 +109,6 @@ class Infeasible(NyopError):
     sqlstate = "22023"
 
 
-@dataclass
 class Solution:
     """Result of a solver.
 
@@ -123,13 +121,21 @@ class Solution:
     could prove optimality (``"states"`` or ``"time"``), else None.
     """
 
-    choice: list
-    profit: float
-    weight: float
-    optimal: bool
-    gap: float
-    steps: list = field(default_factory=list)
-    stopped_by: str = None
+    __slots__ = ("choice", "profit", "weight", "optimal", "gap", "steps", "stopped_by")
+
+    def __init__(self, choice, profit, weight, optimal, gap, steps=None, stopped_by=None):
+        self.choice, self.profit, self.weight = choice, profit, weight
+        self.optimal, self.gap = optimal, gap
+        self.steps = [] if steps is None else steps
+        self.stopped_by = stopped_by
+
+    def __eq__(self, other):
+        return type(other) is Solution and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Solution(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 def capacity_limit(capacity):

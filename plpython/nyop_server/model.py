@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from .errors import InvalidParameter
 
@@ -21,11 +21,10 @@ EPS = 1e-9
 
 # -- utility functions ---------------------------------------------------------
 
-@dataclass(frozen=True)
-class Utility:
-    """f and f⁻¹ up to scale. ``kind`` is 'root' (a = exponent of f⁻¹) or 'log'."""
-    kind: str
-    a: float = 2.0
+class Utility(namedtuple("Utility", "kind a", defaults=(2.0,))):
+    """f and f⁻¹ up to scale. ``kind`` is 'root' (a = exponent of f⁻¹) or 'log'. (An immutable
+    named tuple, not a dataclass: importing ``dataclasses`` costs a session's first call ~8 ms.)"""
+    __slots__ = ()
 
     def base(self, frac: float) -> float:
         """f⁻¹(l) / f⁻¹(l_top) for l / l_top = frac: the score needed, before thresholds."""
@@ -66,20 +65,34 @@ def parse_utility(text: str | None) -> Utility:
 
 # -- criteria and their levels ---------------------------------------------------
 
-@dataclass
 class Criterion:
     """One class of the MCKPP: the admissible levels of one quality criterion."""
-    name: str
-    kappa: float                       # provider weight (normalised later)
-    pricing: str = "score"
-    threshold: float = 0.0
-    min_level: int = 1                 # a level index; for contractual criteria a tier
-    tiers: list | None = None          # contractual criteria only
-    # filled by build_classes
-    levels: list = field(default_factory=list)   # utility levels l_j offered (admissible)
-    scores: list = field(default_factory=list)   # QS_j (None for contractual)
-    prices: list = field(default_factory=list)   # w_ij
-    tier_of: list = field(default_factory=list)  # tier index per admissible level (contractual)
+
+    FIELDS = ("name", "kappa", "pricing", "threshold", "min_level", "tiers", "levels", "scores", "prices",
+              "tier_of")
+
+    def __init__(self, name: str, kappa: float, pricing: str = "score", threshold: float = 0.0,
+                 min_level: int = 1, tiers: list | None = None, levels: list | None = None,
+                 scores: list | None = None, prices: list | None = None, tier_of: list | None = None):
+        self.name = name
+        self.kappa = kappa                 # provider weight (normalised later)
+        self.pricing = pricing
+        self.threshold = threshold
+        self.min_level = min_level         # a level index; for contractual criteria a tier
+        self.tiers = tiers                 # contractual criteria only
+        # filled by build_classes
+        self.levels = [] if levels is None else levels      # utility levels l_j offered (admissible)
+        self.scores = [] if scores is None else scores      # QS_j (None for contractual)
+        self.prices = [] if prices is None else prices      # w_ij
+        self.tier_of = [] if tier_of is None else tier_of   # tier index per admissible level (contractual)
+
+    def __eq__(self, other):
+        return type(other) is Criterion and all(getattr(self, k) == getattr(other, k) for k in self.FIELDS)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return "Criterion(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.FIELDS)
 
     @property
     def contractual(self) -> bool:
