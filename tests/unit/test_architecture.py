@@ -7,8 +7,13 @@ from __future__ import annotations
 import ast
 import pathlib
 
-ROOT = pathlib.Path(__file__).resolve().parents[2] / "plpython"
-PACKAGE = ROOT / "nyop_server"
+import pytest
+
+import nyop_server
+
+PACKAGE = pathlib.Path(nyop_server.__file__).resolve().parent      # (staged copies included)
+ROOT = PACKAGE.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 #: the compatibility name of the door, kept for the 0.1.0 and 0.2.0 install scripts
 SHIMS = {"nyop_server.edge"}
 
@@ -85,8 +90,10 @@ def test_nothing_imports_the_door():
 
 def test_handlers_mirror_the_sql_files():
     """One handler module per SQL area (sql/idempotent/0X0-<area>.sql)."""
+    if not (REPO / "sql" / "idempotent").is_dir():
+        pytest.skip("not a checkout (a staged copy of the package)")
     handlers = {p.stem for p in (PACKAGE / "handlers").glob("*.py")} - {"__init__", "registry"}
-    sql = {p.stem.split("-", 1)[1] for p in (ROOT.parent / "sql" / "idempotent").glob("*.sql")}
+    sql = {p.stem.split("-", 1)[1] for p in (REPO / "sql" / "idempotent").glob("*.sql")}
     assert handlers <= sql, handlers - sql
 
 
@@ -97,7 +104,9 @@ def test_no_test_helpers_in_the_server_package():
 
 
 def test_nothing_points_outside_the_repository():
-    repo = ROOT.parent
+    repo = REPO
+    if not (repo / "sql").is_dir():
+        pytest.skip("not a checkout (a staged copy of the package)")
     offenders = [str(p.relative_to(repo)) for pattern in ("*.md", "*.py", "*.sql", "Makefile")
                  for p in repo.glob("**/" + pattern)
                  if not {".venv", ".git", "build", "node_modules"} & set(p.relative_to(repo).parts)
