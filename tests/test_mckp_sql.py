@@ -5,6 +5,7 @@ import pytest
 
 from conftest import one
 from nyop_pg.instances import CLASSIC_KINDS, classic_instance
+from nyop_server import mckp
 
 TIE_W = "ARRAY[[0,28,56,84,112,140]]::float8[]"
 TIE_P = "ARRAY[[0,0.3,0.6,0.9,1.2,1.5]]::float8[]"

@@ -45,10 +45,12 @@ Solvers
     relative 1e-9 by class, then level), take them while they fit.  Fast,
     not optimal.
 :func:`solve_exact`
-    LP relaxation + bounds + an expanding core solved by dynamic programming
-    with upper-bound fathoming (in the spirit of Pisinger's minimal algorithm;
-    see ``docs/solver.md``).  Exact; when a limit stops it (states or time) it
-    returns the best solution found, a certified gap and ``stopped_by``.
+    LP relaxation + bounds (on integer data also a lattice bound) + an expanding
+    core solved by dynamic programming with upper-bound fathoming (in the spirit
+    of Pisinger's minimal algorithm; with integer weights over a dense weight
+    window once the states crowd it; see ``docs/solver.md``).  Exact; when a
+    limit stops it (states or time) it returns the best solution found, a
+    certified gap and ``stopped_by``.
 :func:`lp_bound`
     The LP relaxation value, an upper bound on every feasible profit.
 
@@ -90,6 +92,16 @@ _PAIRS = 1 << 15
 # _GROUP_PAIRS.
 _GROUP = 6
 _GROUP_PAIRS = 4096
+# Integer weights: from this many states on, the search may go on over a dense array of the
+# weights (one entry per weight of the window; at most _DENSE_CAP times ``max_states``).
+_DENSE_MIN = 512
+# Weight of the dense estimate in that choice, a margin for its crudeness (tests: 0 forces
+# the dense search, inf never).
+_DENSE_COST = 2.0
+_DENSE_CAP = 4
+_DENSE_BLOCK = 256
+# Classes with more items than this track, in a dense merge, which item made each entry.
+_DENSE_TRACK = 16
 #: Default cap on the number of live states of the exact search.
 DEFAULT_MAX_STATES = 400_000
 #: Default time limit (seconds) of the exact search.
@@ -887,6 +899,315 @@ def solve_greedy(weights, profits, capacity):
 # exact: expanding core, dynamic programming with bounds (numpy)
 # --------------------------------------------------------------------------
 
+_RAMPS = {}
+
+
+def _ramp(np, n, dtype):
+    """``arange(n)`` in ``dtype`` (a shared, growing cache; read only)."""
+    key = np.dtype(dtype).char
+    r = _RAMPS.get(key)
+    if r is None or r.shape[0] < n:
+        r = np.arange(max(n, 4096, 2 * (0 if r is None else r.shape[0])), dtype=dtype)
+        r.flags.writeable = False
+        _RAMPS[key] = r
+    return r
+
+
+class _Dense:
+    """The states of :class:`_Core` over a window of integer weights ``lo .. lo+N-1``,
+    monotone: ``off + F[k]`` is the best profit of a state weighing at most ``lo + k``
+    (-inf: none).  ``F`` is float32 while that is exact (integer profits within 2^22 of
+    ``off``), else float64.
+
+    Merging a class is one shifted maximum per item over the window (no sorting, no
+    dominance pass: a dominated state is simply not a maximum), applied only to the
+    blocks of entries whose bound can afford the item.  Recovery: per merge the entries
+    whose value came from a non-base item, with that item (``merges``), and the sparse
+    states at the switch (``sw``, ``sid``).
+    """
+
+    __slots__ = ("np", "sw", "sid", "merges", "F", "lo", "off", "small")
+
+    _EXACT32 = float(1 << 22)
+
+    def __init__(self, np, Sw, Sp, Sid, integral):
+        self.np = np
+        self.sw, self.sid = Sw, Sid
+        self.merges = []
+        lo = int(Sw[0])
+        self.off = float(Sp[-1])
+        self.small = integral and float(Sp[-1] - Sp[0]) < self._EXACT32
+        F = np.full(int(Sw[-1]) - lo + 1, -np.inf,
+                    dtype=np.float32 if self.small else np.float64)
+        F[(Sw - lo).astype(np.int64)] = Sp - self.off
+        np.maximum.accumulate(F, out=F)
+        self.F, self.lo = F, lo
+
+    def parts(self, a, b, limit, ae, be, lev):
+        """The bounds of the entries ``a .. b-1`` (relative to ``off``): ``F[k] + g(x)``,
+        ``x`` the slack of the weight ``lo + k``, ``g(x) = ae x`` (x >= 0), ``be x``
+        (x < 0).  As ``[(s, e, v, c, eps)]``: entries ``s .. e-1`` have bounds ``v + c``
+        (``v`` None: -inf) within ``eps`` (round-off, in F's dtype), for the entries that
+        may exceed ``lev``."""
+        np = self.np
+        F = self.F
+        cx = limit - self.lo
+        k0 = min(b, max(a, math.floor(cx) + 1))         # entries below k0: x >= 0
+        ramp = _ramp(np, b, F.dtype)
+        rel = 2.0 ** -20 if self.small else 2.0 ** -45
+        out = []
+        for s, e, g in ((a, k0, ae), (k0, b, be)):
+            if e <= s:
+                continue
+            if math.isinf(g):
+                out.append((s, e, None, -math.inf, 0.0))
+                continue
+            v = np.multiply(ramp[s:e], F.dtype.type(-g))
+            v += F[s:e]
+            eps = rel * (abs(g) * (e + abs(cx)) + abs(float(F[-1])) + abs(lev)) + 1e-9
+            out.append((s, e, v, g * cx, eps))
+        return out
+
+    def bounds(self, a, b, limit, ae, be):
+        """Upper bounds (round-off included) on the bounds of the entries ``a .. b-1``, as
+        float64 relative to ``off``."""
+        np = self.np
+        u = np.empty(b - a)
+        lev = max((abs(float(x)) for x in self.F[[a, b - 1]] if abs(x) < np.inf), default=0.0)
+        for s, e, v, c, eps in self.parts(a, b, limit, ae, be, lev):
+            if v is None:
+                u[s - a:e - a] = -np.inf
+            else:
+                u[s - a:e - a] = v
+                u[s - a:e - a] += c + eps
+        return u
+
+    def merge(self, cls, items, dws, dps, limit, ae, be, lev, cap, stop, lev_of, deadline):
+        """Merge class ``cls``: ``items`` (base first) move the weight by ``dws`` (ints, 0
+        first) and the profit by ``dps``.  A moved entry whose bound (gradients ``ae``,
+        ``be`` of the classes left) does not exceed ``lev`` need not be made, so each item
+        is applied only to the blocks of entries that can afford it: the bound of an
+        entry moved by ``(dw, dp)`` is at most its own plus ``dp - ae dw`` (``dw > 0``)
+        or ``dp - be dw`` (``dw < 0``), ``g`` being concave.  Stops early (the
+        remaining items not applied) once the entry at the capacity ``cap`` is worth
+        ``stop``; when that entry improves, ``lev`` becomes ``lev_of(its value)``.  Past
+        ``deadline`` it stops too, the window then holding the states before the merge
+        and some of the moved ones.  Returns ``(work done, stopped by the deadline)``."""
+        np = self.np
+        if self.small and max(abs(x) for x in dps) >= self._EXACT32:
+            self.F = self.F.astype(np.float64)
+            self.small = False
+        F, lo = self.F, self.lo
+        lev -= self.off
+        N = F.shape[0]
+        dmin, dmax = min(dws), max(dws)
+        N2 = N + dmax - dmin
+        off0 = -dmin
+        top = F[-1]
+        G = np.empty(N2, dtype=F.dtype)
+        G[:off0] = -np.inf
+        G[off0:off0 + N] = F
+        G[off0 + N:] = top                   # weighing at most more: the heaviest entry
+        # per block of entries, the largest bound (an upper estimate)
+        bs = _DENSE_BLOCK
+        starts = np.arange(0, N, bs)
+        bm = np.full(starts.shape[0], -np.inf)
+        for s, e, v, c, eps in self.parts(0, N, limit, ae, be, lev):
+            if v is None:
+                continue
+            b0 = s // bs
+            st = np.arange(b0 * bs, e, bs)
+            st[0] = s
+            m = np.maximum.reduceat(v, st - s).astype(np.float64)
+            m += c + eps
+            np.maximum(bm[b0:b0 + st.shape[0]], m, out=bm[b0:b0 + st.shape[0]])
+        tol = 1e-9 * (1.0 + abs(lev) + abs(self.off))
+        # per item the blocks it is applied to: from the first to the last block whose
+        # bound can afford it (all of them for a lighter item when no class is left to
+        # lighten: the states over the capacity come back)
+        dwv = np.array(dws[1:], dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            shv = np.array(dps[1:], dtype=np.float64) - np.where(dwv > 0, ae, be) * dwv
+        full = (dwv < 0) & math.isinf(be)
+        nb = starts.shape[0]
+
+        def ranges(lev):
+            av, bv, okv = [], [], []
+            step = max(1, (1 << 20) // nb)
+            for c in range(0, shv.shape[0], step):
+                ok = bm[None, :] > (lev - tol - shv[c:c + step])[:, None]
+                first = ok.argmax(axis=1)
+                last = nb - 1 - ok[:, ::-1].argmax(axis=1)
+                av.append(starts[first])
+                bv.append(np.minimum(starts[last] + bs, N))
+                okv.append(ok.any(axis=1))
+            av, bv, okv = np.concatenate(av), np.concatenate(bv), np.concatenate(okv)
+            av[full], bv[full], okv[full] = 0, N, True
+            return [0] + av.tolist(), [0] + bv.tolist(), [False] + okv.tolist()
+
+        ra, rb, rok = ranges(lev)
+        work = 3 * N2
+        buf = np.empty(N, dtype=F.dtype)
+        # many items: which item made each entry is tracked as they are applied (two more
+        # passes per item); few: found afterwards for the entries that changed
+        track = len(dws) > _DENSE_TRACK
+        if track:
+            T = np.zeros(N2, dtype=np.int16 if len(dws) < 32768 else np.int32)
+            hit = np.empty(N, dtype=bool)
+        kc = min(N2 - 1, cap - (lo + dmin))
+        best = float(G[kc]) + self.off if kc >= 0 else -math.inf
+        applied = []
+        late = False
+        for t in range(1, len(dws)):
+            if t % 32 == 0 and deadline is not None and time.perf_counter() > deadline:
+                late = True
+                break
+            if kc >= 0 and float(G[kc]) + self.off > best:
+                best = float(G[kc]) + self.off
+                if best >= stop:
+                    break
+                ra, rb, rok = ranges(lev_of(best) - self.off)
+            if not rok[t]:
+                continue
+            dw, dp = dws[t], dps[t]
+            a, b = ra[t], rb[t]
+            applied.append(t)
+            off = dw - dmin
+            seg = G[off + a:off + b]
+            v = buf[:b - a]
+            np.add(F[a:b], dp, out=v)
+            if track:
+                h = hit[:b - a]
+                np.greater(v, seg, out=h)
+                np.copyto(seg, v, where=h)
+                np.copyto(T[off + a:off + b], t, where=h)
+            else:
+                np.maximum(seg, v, out=seg)
+            work += (4 if track else 2) * (b - a)
+            if b == N and off + N < N2:
+                seg = G[off + N:]
+                if track:
+                    h = seg < top + F.dtype.type(dp)
+                    seg[h] = top + F.dtype.type(dp)
+                    T[off + N:][h] = t
+                else:
+                    np.maximum(seg, top + F.dtype.type(dp), out=seg)
+        if track:
+            K = np.flatnonzero(T)
+            win = T[K].astype(np.int32)
+        else:
+            # entries whose value is not the base item's, and the first applied item
+            # that gives each its value (items in growing groups, tested on the
+            # entries still open)
+            parts = []
+            if off0:
+                parts.append(np.flatnonzero(G[:off0] > -np.inf))
+            ch = G[off0:off0 + N] > F
+            if ch.any():
+                parts.append(np.flatnonzero(ch) + off0)
+            if off0 + N < N2:
+                parts.append(np.flatnonzero(G[off0 + N:] > top) + (off0 + N))
+            K = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            win = np.zeros(K.shape[0], dtype=np.int32)
+            if K.shape[0] and applied:
+                ap = np.array(applied)
+                offs = np.array(dws, dtype=np.int64)[ap] - dmin
+                adp = np.array(dps, dtype=F.dtype)[ap]
+                rem = np.arange(K.shape[0])
+                c, step = 0, 1
+                while rem.shape[0] and c < ap.shape[0]:
+                    Kr = K[rem]
+                    src = Kr[None, :] - offs[c:c + step, None]
+                    v = F[np.minimum(np.maximum(src, 0), N - 1)] + adp[c:c + step, None]
+                    hit = (src >= 0) & (v == G[Kr][None, :])
+                    got = hit.any(axis=0)
+                    win[rem[got]] = ap[c + hit[:, got].argmax(axis=0)]
+                    rem = rem[~got]
+                    c += step
+                    step = min(2 * step, max(1, (1 << 20) // max(1, rem.shape[0])))
+        self.merges.append((cls, items, dws, lo + N - 1, K + (lo + dmin), win))
+        self.F, self.lo = G, lo + dmin
+        return work, late
+
+    def best_fit(self, cap):
+        """``(profit, weight)`` of the entry at the capacity (the best feasible state)."""
+        k = cap - self.lo
+        if k < 0 or not self.F.shape[0]:
+            return -math.inf, None
+        k = min(k, self.F.shape[0] - 1)
+        return float(self.F[k]) + self.off, self.lo + k
+
+    def trim(self, limit, ae, be, lev):
+        """Drop the entries at both ends whose bound does not exceed ``lev`` (an inner
+        entry carries a state no heavier than itself, bounded at its own weight).
+        Returns False when nothing is left."""
+        np = self.np
+        lev -= self.off
+
+        def alive(a, b):
+            out = []
+            for s, e, v, c, eps in self.parts(a, b, limit, ae, be, lev):
+                if v is not None:
+                    nz = np.flatnonzero(v > lev - c - eps)
+                    if nz.shape[0]:
+                        out.append((s + int(nz[0]), s + int(nz[-1])))
+            return (out[0][0], out[-1][1]) if out else None
+
+        N = self.F.shape[0]
+        a, c, first = 0, 2048, None
+        while a < N:
+            b = min(N, a + c)
+            r = alive(a, b)
+            if r is not None:
+                first = r[0]
+                break
+            a, c = b, 2 * c
+        if first is None:
+            self.F = self.F[:0]
+            return False
+        b, c = N, 2048
+        while True:
+            a = max(first, b - c)
+            r = alive(a, b)
+            if r is not None:
+                last = r[1]
+                break
+            b, c = a, 2 * c
+        F = self.F[first:last + 1]
+        self.lo += first
+        if self.small:
+            # keep float32 exact: values within 2^22 of the offset (the window's values
+            # lie between its first entry's and its last one's)
+            lo_v, hi_v = float(F[0]), float(F[-1])
+            if max(-lo_v, hi_v) >= self._EXACT32:
+                if hi_v - lo_v < self._EXACT32:
+                    F = F - F[-1]
+                    self.off += hi_v
+                else:
+                    F = F.astype(np.float64)
+                    self.small = False
+        self.F = F
+        return True
+
+    def max_bound(self, limit, ae, be):
+        N = self.F.shape[0]
+        return float(self.bounds(0, N, limit, ae, be).max()) + self.off if N else -math.inf
+
+    def cut(self, size, limit, ae, be):
+        """Keep the ``size`` consecutive entries that give up the least; returns the
+        largest bound given up."""
+        np = self.np
+        u = self.bounds(0, self.F.shape[0], limit, ae, be)
+        pre = np.concatenate(([-np.inf], np.maximum.accumulate(u)))
+        suf = np.concatenate((np.maximum.accumulate(u[::-1])[::-1], [-np.inf]))
+        a = np.arange(u.shape[0] - size + 1)
+        lost = np.maximum(pre[a], suf[a + size])
+        k = int(lost.argmin())
+        self.F = self.F[k:k + size]
+        self.lo += k
+        return float(lost[k]) + self.off
+
+
 class _Core:
     """The expanding-core search on one large instance (numpy); see :func:`_core_search`."""
 
@@ -955,12 +1276,62 @@ class _Core:
         self.LB = float(P[rows, best].sum())
         self.best_id = None                              # history record of the incumbent
         self.lam, self.UB, self.D = lam, UB, D
+        self.lat = None
+        self._int_w = None
+        if integral and self.int_w():
+            self.lattice(W, P, valid, rows, rmax, limit)
         if self.best_bound - self.LB <= self.need:
             self.final = (best, True, self.LB, None)
             return
         self.h_par, self.h_combo, self.h_group = [], [], []
         self.h_n = 0
         self.groups = []                  # per merge: [(class, its items: base first), ...]
+        self.cap_int = math.floor(limit)
+        self.phases = []                  # dense phases: _Dense
+
+    def int_w(self):
+        """Every weight is an integer (and every total below 2^52); computed once."""
+        if self._int_w is None:
+            np = self.np
+            W, valid = self.pk.W, self.pk.valid
+            Wv = W if valid is None else np.where(valid, W, 0.0)
+            self._int_w = bool(float(Wv.max()) * self.pk.n < 4503599627370496.0
+                               and (Wv == np.floor(Wv)).all())
+        return self._int_w
+
+    def lattice(self, W, P, valid, rows, rmax, limit):
+        """Integer data: a bound on a lattice.  With ``s = floor(lam)`` the values
+        ``q = p - s w`` are integers; if the differences of ``q`` within every class have a
+        common divisor ``g >= 2``, every choice has ``sum q = r (mod g)`` (``r`` that of
+        the base).  For a choice of weight ``W <= C`` (C the integer capacity)
+        ``sum p = sum q + s W <= sum q + s C`` and ``sum q = sum (p - lam w) + (lam - s) W
+        <= sum rmax - sum d + (lam - s) C``: so ``sum p`` is at most ``s C`` plus the
+        largest lattice point below that.  The same holds for a state's gradient bound
+        ``u`` when the upward gradient is at least ``s``: the search then fathoms a state
+        unless ``u - s * limit`` reaches the first lattice point that would improve on
+        the incumbent (``_run``'s ``cutoff``).  Sets ``self.lat = (s, g, r, C)`` and
+        lowers ``best_bound``."""
+        np = self.np
+        s = float(math.floor(self.lam))
+        Wv = W if valid is None else np.where(valid, W, 0.0)
+        Pv = P if valid is None else np.where(valid, P, 0.0)
+        big = 4503599627370496.0 / max(1, Wv.shape[0])
+        if s * float(Wv.max()) >= big or float(np.abs(Pv).max()) >= big:
+            return
+        q = Pv - s * Wv                                  # exact: integers below 2^52 / n
+        qb = q[rows, self.base]
+        d = q - qb[:, None]
+        if valid is not None:
+            d = d[valid]
+        g = int(np.gcd.reduce(np.abs(d).astype(np.int64).ravel()))
+        if g < 2:
+            return
+        r = int(qb.sum()) % g
+        C = math.floor(limit)
+        Q = float(rmax.sum()) + (self.lam - s) * C + self.tol
+        self.lat = (int(s), g, r, C)
+        bound = int(s) * C + r + g * math.floor((Q - r) / g)
+        self.best_bound = min(self.best_bound, float(bound))
 
     def record(self, par, combo):
         """History records of states that left the base items of the current merge group
@@ -977,6 +1348,20 @@ class _Core:
             return self.best_cols
         np = self.np
         cols = self.base.copy()
+        if isinstance(rid, tuple):
+            # a dense entry (phase, merge, weight): follow the winners back to the switch,
+            # then the sparse state whose weight the entry carried
+            ph, m, a = rid
+            phase = self.phases[ph]
+            for cls, items, dws, hi_in, chw, cht in reversed(phase.merges[:m + 1]):
+                k = int(np.searchsorted(chw, a))
+                if k < chw.shape[0] and int(chw[k]) == a:
+                    t = int(cht[k])
+                    cols[cls] = int(items[t])
+                    a -= dws[t]
+                a = min(a, hi_in)
+            s = int(np.searchsorted(phase.sw, a, side="right")) - 1
+            rid = int(phase.sid[s])
         if rid >= 0:
             offs = np.cumsum([0] + [x.shape[0] for x in self.h_par])
             r = rid
@@ -1012,20 +1397,39 @@ class _Core:
         ninf, pinf = -np.inf, np.inf
         deadline, max_states = self.deadline, self.max_states
         inpool = np.zeros(n, dtype=bool)
-        alpha, beta = {}, {}
 
         def level():
             return max(floor_, self.LB)
 
+        lat = self.lat
+        latok = [False]
+        if lat is not None:
+            ls, lg, lr, lc = lat
+            lsl = ls * limit
+
+        def cutoff(states=True, lv=None):
+            """States (or items, by ``UB - cutoff``) whose bound does not exceed this are
+            fathomed: ``level() + need`` (or ``lv + need``: an incumbent worth ``lv``),
+            raised to the lattice bound's (see :meth:`lattice`) -- for states only while
+            the upward gradient of the bounds (the last :func:`grad`) is at least the
+            lattice's slope."""
+            lv = max(floor_, self.LB) if lv is None else max(lv, floor_, self.LB)
+            if lat is None or not (latok[0] or not states):
+                return lv + need
+            m = lr - lg * ((lr - (int(lv) + 1 - ls * lc)) // lg)
+            return max(lv + need, lsl + m - self.tol)
+
         def rebuild(idx, thr):
-            """The pool: classes of ``idx`` with an alive non-base item; gradients, orders."""
+            """The pool: classes of ``idx`` with an alive non-base item.  Returns the orders
+            (largest upward gradient first; smallest downward one first), each with its
+            gradients."""
             al = D[idx] < thr
             cnt = al.sum(axis=1)
             inpool[idx[cnt <= 1]] = False
             sel = cnt > 1
             idx = idx[sel]
             if not idx.shape[0]:
-                return [], []
+                return [], [], [], []
             al = al[sel]
             dw = W[idx] - bw[idx, None]
             with np.errstate(all="ignore"):
@@ -1033,30 +1437,32 @@ class _Core:
             a = np.where(al & (dw > 0), g, ninf).max(axis=1)
             b = np.where(al & (dw < 0), g, pinf).min(axis=1)
             inpool[idx] = True
-            for i, x, y in zip(idx.tolist(), a.tolist(), b.tolist()):
-                alpha[i] = x
-                beta[i] = y
-            oa = idx[np.argsort(-a, kind="stable")].tolist()
-            ob = idx[np.argsort(b, kind="stable")].tolist()
-            return [i for i in oa if alpha[i] > ninf], [i for i in ob if beta[i] < pinf]
+            oa = np.argsort(-a, kind="stable")
+            oa = oa[a[oa] > ninf]
+            ob = np.argsort(b, kind="stable")
+            ob = ob[b[ob] < pinf]
+            return idx[oa].tolist(), a[oa].tolist(), idx[ob].tolist(), b[ob].tolist()
 
         def grad(pa, pb):
             while pa < len(A) and not inpool[A[pa]]:
                 pa += 1
             while pb < len(B) and not inpool[B[pb]]:
                 pb += 1
-            a = alpha[A[pa]] if pa < len(A) else ninf
-            b = beta[B[pb]] if pb < len(B) else pinf
-            return pa, pb, min(max(a, 0.0), lam), max(b, lam)
+            a = AV[pa] if pa < len(A) else ninf
+            b = BV[pb] if pb < len(B) else pinf
+            ae = min(max(a, 0.0), lam)
+            if lat is not None:
+                latok[0] = ae >= lat[0]
+            return pa, pb, ae, max(b, lam)
 
         def bound(w, p, ae, be):
             sl = limit - w
             return p + np.where(sl >= 0, ae, be) * sl
 
-        thr = UB - level() - need
+        thr = UB - cutoff(False)
         if thr <= 0:
             return "exhausted", ninf
-        A, B = rebuild(np.flatnonzero((D < thr).sum(axis=1) > 1), thr)
+        A, AV, B, BV = rebuild(np.arange(n), thr)
         pa = pb = 0
         last_thr = thr
         w0 = float(bw.sum())
@@ -1073,11 +1479,88 @@ class _Core:
         status = "exhausted"
         spent = 0
         turn = 0
+        dense = None
+        dense_cap = max(_DENSE_MIN, _DENSE_CAP * max_states)
         while True:
             pa, pb, ae, be = grad(pa, pb)
+            if dense is not None:
+                # dense phase: one class at a time, same order and bounds as below
+                if deadline is not None and time.perf_counter() > deadline:
+                    status = "time"
+                    trunc = max(trunc, dense.max_bound(limit, ae, be))
+                    break
+                if work is not None and spent > work:
+                    status = "work"
+                    trunc = max(trunc, dense.max_bound(limit, ae, be))
+                    break
+                if pa >= len(A) and pb >= len(B):
+                    # every class merged (or left with nothing that can pass the cutoff): each
+                    # live entry is a whole choice, and best_fit made the best feasible one
+                    # the incumbent after the last merge -- nothing is given up here
+                    break
+                if pb >= len(B) or (pa < len(A) and turn == 0):
+                    i = A[pa]
+                    turn = 1
+                else:
+                    i = B[pb]
+                    turn = 0
+                inpool[i] = False
+                lv0 = level()
+                thr = UB - cutoff(False)
+                pa, pb, ae2, be2 = grad(pa, pb)
+                cut0 = cutoff()
+                ci = np.flatnonzero(D[i] < thr)
+                ci = ci[ci != base[i]]
+                if ci.shape[0]:
+                    its = np.concatenate(([base[i]], ci))
+                    wi, pi = W[i, its], P[i, its]
+                    o = np.lexsort((-pi, wi))            # Pareto items (base kept)
+                    po = pi[o]
+                    keep = np.empty(o.shape[0], dtype=bool)
+                    keep[0] = True
+                    np.greater(po[1:], np.maximum.accumulate(po)[:-1], out=keep[1:])
+                    keep[o == 0] = True
+                    sel = np.flatnonzero(keep[np.argsort(o)][1:]) + 1
+                    if sel.shape[0]:
+                        items = its[np.concatenate(([0], sel))]
+                        dws = [int(x) for x in (W[i, items] - bw[i]).tolist()]
+                        dps = (P[i, items] - bp[i]).tolist()
+                        work_d, late = dense.merge(
+                            i, items, dws, dps, limit, ae2, be2, cut0, self.cap_int,
+                            min(goal, self.best_bound - need), lambda v: cutoff(True, v),
+                            deadline)
+                        spent += 0.125 * work_d      # an entry costs ~1/8 of a sparse state
+                        v, a = dense.best_fit(self.cap_int)
+                        if v > self.LB:
+                            self.LB = v
+                            self.best_id = (len(self.phases) - 1, len(dense.merges) - 1, a)
+                            if v >= goal:
+                                status = "found"
+                                break
+                        if late:
+                            # part of class i merged: bounded as if still in the pool
+                            status = "time"
+                            trunc = max(trunc, dense.max_bound(limit, ae, be))
+                            break
+                if not dense.trim(limit, ae2, be2, cutoff()):
+                    break
+                if dense.F.shape[0] > dense_cap:
+                    trunc = max(trunc, dense.cut(dense_cap, limit, ae2, be2))
+                    status = "states"
+                if level() > lv0:
+                    thr = UB - cutoff(False)
+                    if thr <= 0 or self.best_bound - self.LB <= need:
+                        break
+                    if thr < 0.8 * last_thr:
+                        last_thr = thr
+                        idx = np.flatnonzero(inpool)
+                        if idx.shape[0]:
+                            A, AV, B, BV = rebuild(idx, thr)
+                            pa = pb = 0
+                continue
             if u is None:
                 u = bound(Sw, Sp, ae, be)
-                keep = u > level() + need
+                keep = u > cutoff()
                 if not keep.all():
                     Sw, Sp, Sid, u = Sw[keep], Sp[keep], Sid[keep], u[keep]
             if Sw.shape[0] == 0:
@@ -1104,7 +1587,7 @@ class _Core:
             F = Sw.shape[0]
             spent += F
             lv0 = level()
-            thr = UB - lv0 - need
+            thr = UB - cutoff(False)
             # the new classes: one, or -- while the states are few -- several taken in
             # turn, merged at once through the combinations of their alive items
             ci = np.flatnonzero(D[i] < thr)
@@ -1155,7 +1638,7 @@ class _Core:
                 feas = Sw[None, :] <= (limit - dwa)[:, None]
                 cu = np.where(feas, uA[None, :] + (dpa - ae2 * dwa)[:, None],
                               uB[None, :] + (dpa - be2 * dwa)[:, None])
-                q = np.flatnonzero(cu > level() + need)      # move-major: sorted runs
+                q = np.flatnonzero(cu > cutoff())      # move-major: sorted runs
                 if q.shape[0]:
                     spent += q.shape[0]
                     it = q // F
@@ -1176,7 +1659,7 @@ class _Core:
                     if t and t % 64 == 0 and deadline is not None and time.perf_counter() > deadline:
                         timed_out = True
                         break
-                    lev = level() + need
+                    lev = cutoff()
                     cut = int(np.searchsorted(Sw, limit - dw, side="right"))
                     qa = np.flatnonzero(uA[:cut] > lev - (dp - ae2 * dw))
                     qb = np.flatnonzero(uB[cut:] > lev - (dp - be2 * dw))
@@ -1222,7 +1705,7 @@ class _Core:
                 keep[0] = True
                 np.greater(Mp[1:], run[:-1], out=keep[1:])
                 Mu = np.concatenate([u0] + [x[2] for x in parts])[o]
-                keep &= Mu > level() + need
+                keep &= Mu > cutoff()
                 idx = np.flatnonzero(keep)
                 wk = Mw[idx]
                 dup = wk[:-1] == wk[1:]
@@ -1237,7 +1720,7 @@ class _Core:
                     ids[nsel] = chain(ids[nsel], combo)
                 Sid = ids
             else:
-                keep = u0 > level() + need
+                keep = u0 > cutoff()
                 if keep.all():
                     u = u0
                 else:
@@ -1249,15 +1732,53 @@ class _Core:
                 trunc = max(trunc, float(u[~mask].max()))
                 status = "states"
                 Sw, Sp, Sid, u = Sw[mask], Sp[mask], Sid[mask], u[mask]
+            if Sw.shape[0] >= _DENSE_MIN and nco and self.int_w():
+                # go dense when the next merge looks cheaper over the weight window (per
+                # entry and item a shifted maximum, ~1.5 ns, per item ~4 us) than over the
+                # states (per state and item a bound test, ~2.5 ns, per candidate ~40 ns,
+                # per item ~8 us when tested one at a time), counting the candidates of
+                # the next class's items (bounded with these gradients)
+                pa, pb, _, _ = grad(pa, pb)
+                if pa < len(A) or pb < len(B):
+                    j = A[pa] if (pb >= len(B) or (pa < len(A) and turn == 0)) else B[pb]
+                    cj = np.flatnonzero(D[j] < thr)
+                    cj = cj[cj != base[j]]
+                    dwn = W[j, cj] - bw[j]
+                    sh = (P[j, cj] - bp[j]) - np.where(dwn > 0, ae2, be2) * dwn
+                    span = float(Sw[-1] - Sw[0]) + 1.0
+                    th = cutoff() - sh
+                    F1 = Sw.shape[0]
+                    cnt = F1 - np.searchsorted(np.sort(u), th, side="right")
+                    # a dense merge applies an item from its first to its last state
+                    # that can afford it (by weight)
+                    first = np.searchsorted(np.maximum.accumulate(u), th, side="right")
+                    last = F1 - 1 - np.searchsorted(np.maximum.accumulate(u[::-1]), th,
+                                                    side="right")
+                    ok = first <= last
+                    hull = float((Sw[last[ok]] - Sw[first[ok]]).sum()) + ok.sum()
+                    k = cj.shape[0]
+                    if span < dense_cap and (
+                            _DENSE_COST * (5.0 * span + 1.5 * hull + 4000.0 * ok.sum())
+                            < 2.5 * F1 * k + 40.0 * float(cnt.sum())
+                            + (8000.0 * k if F1 * k > _PAIRS else 0.0)):
+                        # ... and no class left moves the weight by more than the window
+                        # may hold (the window grows by a class's range before its trim)
+                        idx = np.flatnonzero(inpool)
+                        al = D[idx] < thr
+                        wr = (np.where(al, W[idx], -np.inf).max(axis=1)
+                              - np.where(al, W[idx], np.inf).min(axis=1))
+                        if float(wr.max(initial=0.0)) + span < dense_cap:
+                            dense = _Dense(np, Sw, Sp, Sid, self.integral)
+                            self.phases.append(dense)
             if level() > lv0:
-                thr = UB - level() - need
+                thr = UB - cutoff(False)
                 if thr <= 0 or self.best_bound - self.LB <= need:
                     break
                 if thr < 0.8 * last_thr:
                     last_thr = thr
                     idx = np.flatnonzero(inpool)
                     if idx.shape[0]:
-                        A, B = rebuild(idx, thr)
+                        A, AV, B, BV = rebuild(idx, thr)
                         pa = pb = 0
                     u = None
         return status, trunc
@@ -1307,6 +1828,11 @@ def _core_search(pk, limit, max_states, deadline):
        bounds are dropped (their best bound is kept; the search goes on and
        may still improve the incumbent); past ``deadline`` it stops.  The
        certified bound is then the largest bound of anything given up.
+    7. Integer data: the lattice bound (:meth:`_Core.lattice`) lowers ``UB``
+       and raises the level states must beat.  Integer weights: once the
+       states crowd their weight window the search goes on over a dense array
+       of the window (:class:`_Dense`), same order, bounds and limits (the
+       window holds at most ``4 * max_states`` entries).
 
     A state remembers its choices through a record ``(parent, class, item)``
     made only when a class leaves its base item, so memory grows with the
