@@ -66,14 +66,11 @@ def parse_utility(text: str | None) -> Utility:
 # -- criteria and their levels ---------------------------------------------------
 
 class Criterion:
-    """One class of the MCKPP: the admissible levels of one quality criterion."""
-
-    FIELDS = ("name", "kappa", "pricing", "threshold", "min_level", "tiers", "levels", "scores", "prices",
-              "tier_of")
+    """One class of the MCKPP: the admissible levels of one quality criterion. (A plain class,
+    not a dataclass: see :class:`Utility`.)"""
 
     def __init__(self, name: str, kappa: float, pricing: str = "score", threshold: float = 0.0,
-                 min_level: int = 1, tiers: list | None = None, levels: list | None = None,
-                 scores: list | None = None, prices: list | None = None, tier_of: list | None = None):
+                 min_level: int = 1, tiers: list | None = None):
         self.name = name
         self.kappa = kappa                 # provider weight (normalised later)
         self.pricing = pricing
@@ -81,18 +78,13 @@ class Criterion:
         self.min_level = min_level         # a level index; for contractual criteria a tier
         self.tiers = tiers                 # contractual criteria only
         # filled by build_classes
-        self.levels = [] if levels is None else levels      # utility levels l_j offered (admissible)
-        self.scores = [] if scores is None else scores      # QS_j (None for contractual)
-        self.prices = [] if prices is None else prices      # w_ij
-        self.tier_of = [] if tier_of is None else tier_of   # tier index per admissible level (contractual)
-
-    def __eq__(self, other):
-        return type(other) is Criterion and all(getattr(self, k) == getattr(other, k) for k in self.FIELDS)
-
-    __hash__ = None
+        self.levels = []                   # utility levels l_j offered (admissible)
+        self.scores = []                   # QS_j (None for contractual)
+        self.prices = []                   # w_ij
+        self.tier_of = []                  # tier index per admissible level (contractual)
 
     def __repr__(self):
-        return "Criterion(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.FIELDS)
+        return "Criterion(%r, levels=%r, prices=%r)" % (self.name, self.levels, self.prices)
 
     @property
     def contractual(self) -> bool:
@@ -124,9 +116,9 @@ def level_cap(scores: list, own: float, ref: float) -> int:
     if own is None or ref is None or ref <= 0:
         return len(scores) - 1
     rel = own / ref
-    cap = 0
-    for j, qs in enumerate(scores):
-        if qs <= rel + EPS:
+    cap = 0                                # QS_0 = 0: level 0 is always reached
+    for j in range(1, len(scores)):
+        if scores[j] <= rel + EPS:
             cap = j
     return cap
 

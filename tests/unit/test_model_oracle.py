@@ -649,3 +649,26 @@ def test_criterion_contractual_property():
     assert not model.Criterion("timeliness", 1.0).contractual
     assert model.Criterion("customer_support", 1.0).contractual
     assert model.MEASURED == MEASURED
+
+
+def test_criterion_defaults_and_fresh_lists():
+    a, b = model.Criterion("timeliness", 0.5), model.Criterion("completeness", 0.5)
+    assert (a.pricing, a.threshold, a.min_level, a.tiers) == ("score", 0.0, 1, None)
+    assert a.levels == a.scores == a.prices == a.tier_of == []
+    a.levels.append(1.0)
+    assert b.levels == [] and a.levels is not b.levels
+    assert repr(a) == "Criterion('timeliness', levels=[1.0], prices=[])"
+
+
+def test_level_cap_below_level_one_is_level_zero():
+    scores = model.data_level_scores(model.parse_utility("linear"), 4, threshold=0.5)   # 0, .625, .75, ...
+    assert model.level_cap(scores, 0.3, 1.0) == 0
+    assert model.level_cap(scores, 0.625, 1.0) == 1
+    assert model.level_cap(scores, 2.0, 1.0) == 4
+
+
+def test_utility_is_an_immutable_value():
+    u = model.Utility("root")
+    assert u.a == 2.0 and u == model.parse_utility(None) == model.parse_utility("sqrt")
+    with pytest.raises(AttributeError):
+        u.a = 3.0
