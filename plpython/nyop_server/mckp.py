@@ -141,11 +141,6 @@ class Solution:
         self.steps = [] if steps is None else steps
         self.stopped_by = stopped_by
 
-    def __eq__(self, other):
-        return type(other) is Solution and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
-
-    __hash__ = None
-
     def __repr__(self):
         return "Solution(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 

@@ -210,3 +210,60 @@ def test_check_class_strips_trailing_padding_only():
         check([1.0, float("nan"), 2.0], [3.0, float("nan"), 4.0])
     with pytest.raises(InvalidParameter, match="class 3 has no items"):
         check([float("nan")], [float("nan")])
+
+
+def test_solution_fields_and_repr():
+    sol = mckp.Solution([1, 0], 3.0, 2.0, True, 0.0)
+    assert (sol.steps, sol.stopped_by) == ([], None)
+    assert sol.steps is not mckp.Solution([0], 0.0, 0.0, True, 0.0).steps
+    assert repr(mckp.Solution([1], 2.5, 1.0, False, 0.5, [(0, 1, 0.0)], "time")) == (
+        "Solution(choice=[1], profit=2.5, weight=1.0, optimal=False, gap=0.5, steps=[(0, 1, 0.0)], "
+        "stopped_by='time')")
+
+
+# --------------------------------------------------------------------------------------
+# the input forms validate() takes: every one ends as float64 rows
+# --------------------------------------------------------------------------------------
+
+def rows_of(weights, profits, cap=5):
+    ws, ps, c = mckp.validate(weights, profits, cap)
+    assert c == float(cap) and all(r.dtype == np.float64 and r.ndim == 1 for r in ws + ps)
+    return [r.tolist() for r in ws], [r.tolist() for r in ps]
+
+
+@pytest.mark.parametrize("weights, profits, expected", [
+    (np.array([[1, 2], [0, 3]]), np.array([[1, 2], [3, 4]], dtype=np.uint8),
+     ([[1.0, 2.0], [0.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]])),                       # int and uint matrices
+    ([[1, 2], [0, 3]], [[1.5, 2], [3, 4]], ([[1.0, 2.0], [0.0, 3.0]], [[1.5, 2.0], [3.0, 4.0]])),
+    ([np.array([1, 2]), np.array([4])], [np.array([5, 6], dtype=np.int16), [7]],
+     ([[1.0, 2.0], [4.0]], [[5.0, 6.0], [7.0]])),                                  # ragged, mixed
+    ([[1, None], [2, 3]], [[4, None], [5, 6]], ([[1.0], [2.0, 3.0]], [[4.0], [5.0, 6.0]])),  # padding
+    (np.array([[1, 2.0], [3, None]], dtype=object), np.array([[1, 2], [3, None]], dtype=object),
+     ([[1.0, 2.0], [3.0]], [[1.0, 2.0], [3.0]])),                                 # an object matrix
+])
+def test_validate_input_forms(weights, profits, expected):
+    assert rows_of(weights, profits) == expected
+
+
+@pytest.mark.parametrize("weights, message", [
+    (5, "weights must be a list of per-class arrays or a 2-D array, got 'int'"),
+    ("ab", "weights must be a list of per-class arrays or a 2-D array, got 'str'"),
+    (None, "weights must be a list of per-class arrays or a 2-D array, got 'NoneType'"),
+    (np.array([1.0, 2.0]), "weights must be 2-D (classes x items) or a list of 1-D arrays, got a 1-D array"),
+    (np.array([["a", "b"]]), "weights is not numeric (dtype <U1)"),
+    ([np.array([True, False])], "weights[0] is not numeric (dtype bool)"),
+    ([[1, 2], 3], "weights must be a list of per-class arrays or a 2-D array; element 1 is a scalar, not a class"),
+    ([np.array([1, "x"], dtype=object)], "weights[0][1] is not a number: 'x'"),
+    ([[1, "x"]], "weights[0] is not numeric (dtype <U21)"),
+    ([np.array([[1, 2]])], "weights[0] must be 1-D (the items of class 0), got 2-D"),
+])
+def test_validate_refuses_other_forms(weights, message):
+    with pytest.raises(InvalidParameter) as ei:
+        mckp.validate(weights, [[1.0, 2.0]], 5)
+    assert ei.value.message == message
+
+
+def test_validate_empty_boolean_row_is_a_class_without_items():
+    with pytest.raises(InvalidParameter) as ei:
+        mckp.validate([np.array([], dtype=bool)], [np.array([], dtype=bool)], 5)
+    assert ei.value.message == "class 0 has no items"
