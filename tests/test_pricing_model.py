@@ -243,7 +243,10 @@ def test_five_levels_through_sql(paper_db):
 
 def test_measure_sql_clamps_each_row():
     sql = quality.measure_sql("t", ["k", "lu"], "lu", 86400.0, None)
-    assert "least(1.0, greatest(0.0, 1.0 - " in sql and sql.index("avg(") < sql.index("least(1.0")   # per row, then averaged
+    clamp = sql.index("least(1.0::float8, greatest(0.0::float8, 1.0::float8 - ")
+    total = sql.index("sum((coalesce(CASE WHEN isfinite(")
+    assert total < clamp < sql.index("AS timeliness")        # per row inside the sum, then averaged
+    assert "/ nullif(count(*), 0)" in sql[clamp:]
 
 
 def test_measure_sql_on_the_server(db):
