@@ -93,6 +93,8 @@ class Report:
         for f in figs:
             share = f["ratio"] / f["target_ratio"]
             cells = min(width, round(share * half))
+            if share > 1:
+                cells = max(cells, half + 1)         # a miss always crosses the target
             bar = ["█" if i < cells else " " for i in range(width)]
             bar.insert(half, "┼" if cells > half else "│")
             bar = "".join(bar) + ("»" if share > 2 else " ")

@@ -43,3 +43,8 @@ def test_markdown_has_table_chart_and_notes():
 def test_chart_skips_figures_without_a_ratio():
     rep = report(("large", "no baseline", 1.0, 0.0, 1.5))
     assert rep.chart() == []
+
+
+def test_a_narrow_miss_still_crosses_the_target():
+    line = report(("views", "scan", 2.04, 1.0, 2.0)).chart(width=40)[3]
+    assert "┼" in line and line.count("█") == 21
