@@ -227,6 +227,7 @@ DECLARE
     luagg text;
     body text;
     ev text;
+    sgn text;
     marked boolean;
     fn text;
     stale oid[];
@@ -294,20 +295,18 @@ BEGIN
         fn := 'measure_' || rel::oid || '_' || ev;
         IF ev = 'truncate' THEN
             body := 'INSERT INTO nyop.measure_deltas (relation, reset) VALUES (TG_RELID, true)';
-        ELSIF ev = 'insert' THEN
+        ELSIF ev IN ('insert', 'delete') THEN
+            -- the rows a statement added (+1) or removed (-1), from its transition table
+            sgn := CASE ev WHEN 'insert' THEN '1' ELSE '-1' END;
             body := format('INSERT INTO nyop.measure_deltas (relation, rows, nonnull, lus, cnts) '
-                           'SELECT TG_RELID, t.n, t.nn, %s FROM %s t%s WHERE t.n > 0',
-                           CASE WHEN lu IS NULL THEN 'NULL, NULL' ELSE 'l.us, l.c' END, news,
+                           'SELECT TG_RELID, %2$s * t.n, ARRAY(SELECT %2$s * x FROM unnest(t.nn) x), %1$s '
+                           'FROM %3$s t%4$s WHERE t.n > 0',
+                           CASE WHEN lu IS NULL THEN 'NULL, NULL' ELSE 'l.us, l.c' END, sgn,
+                           CASE ev WHEN 'insert' THEN news ELSE olds END,
                            CASE WHEN lu IS NULL THEN '' ELSE ', ' || format(luagg, format(
-                               'SELECT %s AS us, 1 AS c FROM nyop_new WHERE %I IS NOT NULL',
-                               nyop._measure_us_sql(quote_ident(lu)), lu)) END);
-        ELSIF ev = 'delete' THEN
-            body := format('INSERT INTO nyop.measure_deltas (relation, rows, nonnull, lus, cnts) '
-                           'SELECT TG_RELID, -t.n, ARRAY(SELECT -x FROM unnest(t.nn) x), %s FROM %s t%s WHERE t.n > 0',
-                           CASE WHEN lu IS NULL THEN 'NULL, NULL' ELSE 'l.us, l.c' END, olds,
-                           CASE WHEN lu IS NULL THEN '' ELSE ', ' || format(luagg, format(
-                               'SELECT %s AS us, -1 AS c FROM nyop_old WHERE %I IS NOT NULL',
-                               nyop._measure_us_sql(quote_ident(lu)), lu)) END);
+                               'SELECT %s AS us, %s AS c FROM %I WHERE %I IS NOT NULL',
+                               nyop._measure_us_sql(quote_ident(lu)), sgn,
+                               CASE ev WHEN 'insert' THEN 'nyop_new' ELSE 'nyop_old' END, lu)) END);
         ELSE
             body := format('INSERT INTO nyop.measure_deltas (relation, rows, nonnull, lus, cnts) '
                            'SELECT TG_RELID, t.n - o.n, ARRAY(SELECT a - b FROM unnest(t.nn, o.nn) AS u(a, b)), %s '
