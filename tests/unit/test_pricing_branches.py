@@ -9,20 +9,12 @@ import pytest
 
 from nyop_server import pricing
 from nyop_server.errors import InvalidParameter, UndefinedColumn
+from test_model_oracle import PAPER_OMEGA as OMEGA, PAPER_ROWS as ROWS     # the paper's criteria (Table 3)
 
 OFF = {"name": "A", "reserve_price": 1200.0, "utility": "sqrt", "levels": 10,
        "columns": ["station", "date", "temp", "rain", "lu"], "key_columns": ["station", "date"],
        "volatility_seconds": 86400.0}
-ROWS = [
-    {"criterion": "timeliness", "provider_weight": 0.5, "pricing": "score", "threshold": 0.0, "min_level": 1,
-     "tiers": None},
-    {"criterion": "amount_of_data", "provider_weight": 0.3, "pricing": "score", "threshold": 0.0, "min_level": 1,
-     "tiers": None},
-    {"criterion": "customer_support", "provider_weight": 0.2, "pricing": "score", "threshold": 0.0,
-     "min_level": 1, "tiers": ["E-mail 48 h", "Phone 9-5", "24/7"]},
-]
 MEAS = {"timeliness": 1.0, "amount_of_data": 1.0, "completeness": 0.9}
-OMEGA = {"timeliness": 0.35, "amount_of_data": 0.5, "customer_support": 0.15}
 MIN_COST = 6 + 3.6 + 240 / 9
 
 
