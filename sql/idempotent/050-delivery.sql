@@ -1,6 +1,22 @@
 -- Delivery: history capture, the bid trigger, the provider's view of bids, buyer and
 -- provider roles. Tables and policies are in incremental/; this file is idempotent.
 
+-- The trigger functions a reinstall replaced (``stale``: those of the triggers it dropped; named
+-- after another OID once restored by pg_restore), dropped once no trigger uses them. Shared by
+-- the history capture and the maintained measures (055).
+CREATE OR REPLACE FUNCTION nyop._drop_stale_functions(stale oid[], prefix text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+             WHERE p.oid = ANY(coalesce(stale, '{}')) AND p.pronamespace = 'nyop'::regnamespace
+               AND starts_with(p.proname, prefix) AND p.oid NOT IN (SELECT g.tgfoid FROM pg_trigger g) LOOP
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
+END
+$$;
+
 -- History capture: statement-level, set-based, one INSERT per statement, with the TABLE
 -- OWNER's rights. Each sold table gets its own three trigger functions, owned by the table's
 -- owner (SECURITY DEFINER as that owner): whatever provider code a write can reach -- casts,
@@ -20,7 +36,6 @@ DECLARE
     fn text;
     marked boolean;
     stale oid[];
-    f regprocedure;
     t regclass;
 BEGIN
     SELECT hs.history, hs.key_columns, hs.last_updated INTO h FROM nyop.histories hs WHERE hs.relation = rel;
@@ -100,11 +115,7 @@ BEGIN
         EXECUTE format('CREATE TRIGGER nyop_history_truncate BEFORE TRUNCATE ON %s '
                        'FOR EACH STATEMENT EXECUTE FUNCTION nyop.%I()', t, 'capture_' || rel::oid || '_truncate');
     END LOOP;
-    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-             WHERE p.oid = ANY(coalesce(stale, '{}')) AND p.pronamespace = 'nyop'::regnamespace
-               AND p.proname LIKE 'capture\_%' AND p.oid NOT IN (SELECT g.tgfoid FROM pg_trigger g) LOOP
-        EXECUTE format('DROP FUNCTION %s', f);
-    END LOOP;
+    PERFORM nyop._drop_stale_functions(stale, 'capture_');
     IF marked THEN
         DELETE FROM nyop.drop_marks WHERE xid = pg_current_xact_id();
     END IF;

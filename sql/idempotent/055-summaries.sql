@@ -231,7 +231,6 @@ DECLARE
     marked boolean;
     fn text;
     stale oid[];
-    f regprocedure;
 BEGIN
     SELECT c.relkind, quote_ident(r.rolname), r.oid INTO kind, owner, owner_id
       FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE c.oid = rel;
@@ -338,11 +337,7 @@ BEGIN
                                WHEN 'update' THEN 'REFERENCING OLD TABLE AS nyop_old NEW TABLE AS nyop_new'
                                ELSE '' END, fn);
     END LOOP;
-    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
-             WHERE p.oid = ANY(coalesce(stale, '{}')) AND p.pronamespace = 'nyop'::regnamespace
-               AND p.proname LIKE 'measure\_%' AND p.oid NOT IN (SELECT t.tgfoid FROM pg_trigger t) LOOP
-        EXECUTE format('DROP FUNCTION %s', f);
-    END LOOP;
+    PERFORM nyop._drop_stale_functions(stale, 'measure_');
     IF marked THEN
         DELETE FROM nyop.drop_marks WHERE xid = pg_current_xact_id();
     END IF;
