@@ -257,3 +257,18 @@ def test_a_buyer_added_again_reads_what_it_bought_before(paper_db, buyer):
     granted = paper_db.execute("SELECT DISTINCT p.view::text FROM nyop.purchases p WHERE p.buyer = %s::regrole "
                                "AND has_table_privilege(%s, p.view, 'SELECT')", (name, name)).fetchall()
     assert granted == [(view,)]
+
+
+def test_removing_a_buyer_who_is_a_member_of_a_provider_grants_it_nothing(db, make_role):
+    """The removal keeps what a role holds as a provider itself, never what it holds through a
+    provider role it is a member of: that would outlive the membership."""
+    prov, _ = make_role("provider")
+    member, dsn = make_role("member")
+    db.execute(f"SELECT nyop_add_provider('\"{prov}\"')")
+    db.execute(f'GRANT "{prov}" TO "{member}"')
+    db.execute(f"SELECT nyop_add_buyer('\"{member}\"')")
+    db.execute(f"SELECT nyop_remove_buyer('\"{member}\"')")
+    db.execute(f'REVOKE "{prov}" FROM "{member}"')
+    with psycopg.connect(dsn, autocommit=True) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("SELECT count(*) FROM nyop.provider_bids").fetchone()

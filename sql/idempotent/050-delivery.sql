@@ -336,7 +336,10 @@ BEGIN
     -- a privilege is one ACL entry whatever the reasons it was granted for: what the role also
     -- holds as a provider, or as the owner of a sold table (whose capture and measure triggers
     -- run as it and write into nyop), is not a buyer's to lose
-    IF has_table_privilege(role, 'nyop.provider_bids', 'SELECT') THEN
+    -- (its own grant, read from the ACL: has_table_privilege would also count a provider role it is
+    -- merely a member of, and re-granting that to it directly would outlive the membership)
+    IF EXISTS (SELECT 1 FROM pg_class c, aclexplode(c.relacl) a
+               WHERE c.oid = 'nyop.provider_bids'::regclass AND a.grantee = role AND a.privilege_type = 'SELECT') THEN
         PERFORM @extschema@.nyop_add_provider(role);
     ELSIF EXISTS (SELECT 1 FROM nyop.histories hs, pg_partition_tree(hs.relation) t
                   JOIN pg_class c ON c.oid = t.relid WHERE c.relowner = role)
