@@ -966,7 +966,7 @@ def test_hostile_solver_input(hostile, method, weights, profits, capacity):
 # --------------------------------------------------------------------------------------
 
 HANDLERS = ["place_bid", "register_offering", "set_criterion", "call", "handler", "ensure_history", "create_view",
-            "relation_facts", "measure", "solve_mckp_arrays", "__init__", "HANDLERS", "json", "catalog", ""]
+            "relation_facts", "measure", "solve_mckp_arrays", "solve_mckp_sent", "__init__", "HANDLERS", "json", "catalog", ""]
 
 
 @pytest.mark.parametrize("handler", HANDLERS)

@@ -1,6 +1,7 @@
 """nyop_solve_mckp through SQL: greedy ties (issue 14, item 1) and the exact solver on the
 classic instance classes (issue 16)."""
 
+import numpy as np
 import pytest
 
 from conftest import one
@@ -58,3 +59,43 @@ def test_classic_classes_through_sql(db, kind):
     choice = [j - 1 for j in r["choice"]]
     assert sum(W[i, j] for i, j in enumerate(choice)) == r["weight"] <= cap
     assert sum(P[i, j] for i, j in enumerate(choice)) == r["profit"]
+
+
+ARRAYS = ["'{}'", "'{1.5,-2,3}'", "'{{1,2},{3,4}}'", "'{{NULL,1},{2,NULL}}'", "'{{{1,2}},{{3,4}}}'",
+          "'{{Infinity,-Infinity},{NaN,-0}}'", "array_fill(2.5::float8, ARRAY[3, 100])",
+          "(SELECT array_agg(r ORDER BY i) FROM (SELECT i, array_agg(i * 100 + j / 7.0 ORDER BY j) r "
+          "FROM generate_series(1, 20) i, generate_series(1, 30) j GROUP BY i) s)",
+          "'[0:1][5:6]={{1,2},{3,4}}'"]
+
+
+@pytest.mark.parametrize("array", ARRAYS)
+def test_binary_arrays_read_as_plpython_passes_them(db, array):
+    """nyop_solve_mckp hands PL/Python array_send(weights) (issue 16): pgarray reads those bytes
+    back to what PL/Python's own conversion of the array gives (a large 2-D array without
+    NULLs as a numpy matrix of the same numbers), whatever the bounds."""
+    db.execute("""CREATE OR REPLACE FUNCTION pg_temp.same(a float8[], b bytea) RETURNS text
+                  LANGUAGE plpython3u AS $$
+if 'nyop' not in GD:
+    plpy.execute('SELECT nyop._load()')
+from nyop_server import pgarray
+got = pgarray.float8_rows(b)
+if hasattr(got, 'tolist'):
+    got = got.tolist()
+return 'same' if repr(got) == repr(a) else 'got %r, PL/Python %r' % (got, a)
+$$""")
+    x = f"({array})::float8[]"
+    assert one(db, f"SELECT pg_temp.same({x}, array_send({x}))") == "same"
+
+
+def test_large_and_padded_instances_through_sql(db):
+    """A large instance (numpy read from the bytes) and a NULL-padded one (the lists path)
+    give what the solver gives in-process."""
+    W, P, cap = classic_instance("uncorrelated", 40, 20, 1000, 3)
+    r = one(db, "SELECT nyop_solve_mckp(%s::float8[], %s::float8[], %s)", (W.tolist(), P.tolist(), cap))
+    ref = mckp.solve_exact(W, P, cap)
+    assert r["optimal"] and r["profit"] == ref.profit
+    rows_w = [W[i, : 20 - i % 3].tolist() for i in range(40)]
+    rows_p = [P[i, : 20 - i % 3].tolist() for i in range(40)]
+    r = one(db, f"SELECT nyop_solve_mckp({padded(rows_w)}, {padded(rows_p)}, %s)", (cap,))
+    ref = mckp.solve_exact([np.array(w) for w in rows_w], [np.array(p) for p in rows_p], cap)
+    assert r["optimal"] and r["profit"] == ref.profit

@@ -14,7 +14,7 @@ import json
 from . import limits
 from .errors import InsufficientPrivilege, NyopError
 from .handlers import DOORS, HANDLERS
-from .handlers.pricing import solve_mckp_arrays  # noqa: F401  (nyop_solve_mckp's fast path)
+from .handlers.pricing import solve_mckp_arrays, solve_mckp_sent  # noqa: F401  (nyop_solve_mckp's fast path)
 from .services.catalog import Ctx
 
 

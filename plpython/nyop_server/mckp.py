@@ -1273,6 +1273,7 @@ class _Core:
         self.lam, self.UB, self.D = lam, UB, D
         self.lat = None
         self._int_w = None
+        self._grads = None
         if integral and self.int_w():
             self.lattice(W, P, valid, rows, rmax, limit)
         if self.best_bound - self.LB <= self.need:
@@ -1283,6 +1284,19 @@ class _Core:
         self.groups = []                  # per merge: [(class, its items: base first), ...]
         self.cap_int = math.floor(limit)
         self.phases = []                  # dense phases: _Dense
+
+    def gradients(self):
+        """Every item's gradient against its class's base item, ``(p - pb) / (w - wb)``:
+        as ``(up, down)``, the heavier items' (else -inf) and the lighter ones' (else
+        +inf); computed once, the pool's orders (``_run``'s ``rebuild``) read them."""
+        if self._grads is None:
+            np = self.np
+            W, P = self.pk.W, self.pk.P
+            dw = W - self.bw[:, None]
+            with np.errstate(all="ignore"):
+                g = (P - self.bp[:, None]) / dw
+            self._grads = (np.where(dw > 0, g, -np.inf), np.where(dw < 0, g, np.inf))
+        return self._grads
 
     def int_w(self):
         """Every weight is an integer (and every total below 2^52); computed once."""
@@ -1414,6 +1428,8 @@ class _Core:
             m = lr - lg * ((lr - (int(lv) + 1 - ls * lc)) // lg)
             return max(lv + need, lsl + m - self.tol)
 
+        GU, GD = self.gradients()
+
         def rebuild(idx, thr):
             """The pool: classes of ``idx`` with an alive non-base item.  Returns the orders
             (largest upward gradient first; smallest downward one first), each with its
@@ -1426,11 +1442,8 @@ class _Core:
             if not idx.shape[0]:
                 return [], [], [], []
             al = al[sel]
-            dw = W[idx] - bw[idx, None]
-            with np.errstate(all="ignore"):
-                g = (P[idx] - bp[idx, None]) / dw
-            a = np.where(al & (dw > 0), g, ninf).max(axis=1)
-            b = np.where(al & (dw < 0), g, pinf).min(axis=1)
+            a = np.where(al, GU[idx], ninf).max(axis=1)
+            b = np.where(al, GD[idx], pinf).min(axis=1)
             inpool[idx] = True
             oa = np.argsort(-a, kind="stable")
             oa = oa[a[oa] > ninf]

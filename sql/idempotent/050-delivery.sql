@@ -262,7 +262,7 @@ COMMENT ON VIEW nyop.provider_bids IS 'Bids on the offerings you provide (withou
 CREATE OR REPLACE FUNCTION nyop._buyer_functions() RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT 'nyop._call_definer(text, jsonb), nyop._call_buyer(text, jsonb), nyop._unwrap(jsonb), '
-           'nyop._solve_mckp(float8[], float8[], float8, text), '
+           'nyop._solve_mckp(bytea, bytea, float8, text), '
            'nyop._priced(text, text, numeric, jsonb, text[], text, text), '
            '@extschema@.nyop_quote(text, numeric, jsonb, text[], text, text), '
            '@extschema@.nyop_explain(text, numeric, jsonb, text[], text, text), '

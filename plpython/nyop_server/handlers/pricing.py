@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import struct
 
-from .. import mckp
+from .. import mckp, pgarray
 from ..errors import InvalidParameter, NyopError
 from ..services import quoting
 from .registry import handler
@@ -15,8 +16,20 @@ def quote(ctx, offering, bid, preferences, columns=None, scope=None, solver="exa
     return quoting.quote(ctx, offering, bid, preferences, columns, scope, solver)
 
 
+def solve_mckp_sent(weights, profits, capacity, method) -> str:
+    """nyop_solve_mckp: the float8[][] arrays in their binary form (``array_send``), read
+    by :mod:`~nyop_server.pgarray` (a large one straight into numpy) → envelope."""
+    try:
+        weights, profits = pgarray.float8_rows(weights), pgarray.float8_rows(profits)
+    except (ValueError, struct.error) as e:
+        return json.dumps({"error": {"sqlstate": "22P03", "message": "nyop_solve_mckp: %s" % (e,),
+                                     "hint": None, "detail": None}})
+    return solve_mckp_arrays(weights, profits, capacity, method)
+
+
 def solve_mckp_arrays(weights, profits, capacity, method) -> str:
-    """nyop_solve_mckp: float8[][] arrays as PL/Python's nested lists → envelope."""
+    """nyop_solve_mckp: float8[][] arrays as PL/Python's nested lists → envelope.  (What
+    the 0.1.0 and 0.2.0 install scripts call.)"""
     try:
         return json.dumps({"ok": solve_mckp(None, weights, profits, capacity, method)}, allow_nan=False)
     except NyopError as e:
@@ -30,6 +43,8 @@ def solve_mckp(ctx, weights, profits, capacity, method="exact"):
     for name, a in (("weights", weights), ("profits", profits)):
         if a is None or capacity is None:
             raise NyopError("nyop_solve_mckp: weights, profits and capacity must be given", sqlstate="22004")
+        if getattr(a, "ndim", None) == 2:              # a numpy matrix from float8_rows
+            continue
         if not a or not all(isinstance(r, list) for r in a):
             raise NyopError("nyop_solve_mckp: %s must be a non-empty 2-dimensional array (one row per class)" % name,
                             sqlstate="2202E")
