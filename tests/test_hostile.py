@@ -961,6 +961,36 @@ def test_hostile_solver_input(hostile, method, weights, profits, capacity):
     assert r is None or (isinstance(r["choice"], list) and r["weight"] <= float(capacity.strip("'")) + 1e-9), r
 
 
+# nyop_solve_mckp hands nyop._solve_mckp its arrays as array_send bytes; a buyer may execute the
+# internal function directly, with any bytes (nyop_server/pgarray.py must refuse them cleanly)
+SEND_OK = "array_send('{{1,2},{3,4}}'::float8[])"
+FORGED_SENDS = [
+    ("empty-bytes", "''::bytea"), ("short-header", "'\\x0000000200'::bytea"),
+    ("int4-array", "array_send('{{1,2}}'::int4[])"), ("text-array", "array_send('{{a,b}}'::text[])"),
+    ("cut-short", f"substring({SEND_OK} from 1 for 30)"), ("trailing-byte", f"{SEND_OK} || '\\x00'::bytea"),
+    ("negative-ndim", "'\\xffffffff00000000000002bd'::bytea"),
+    ("huge-dimension", "'\\x0000000100000000000002bd7fffffff00000001'::bytea"),
+    ("zero-dimension", "'\\x0000000200000000000002bd000000000000000100000000000000010000000c'::bytea"),
+    ("negative-dimension", "'\\x0000000200000000000002bdffffffff0000000100000001000000010000000c'::bytea"),
+    ("nulls-flag-lies", "'\\x0000000100000001000002bd000000020000000100000008'::bytea"),
+    ("bad-element-length", "'\\x0000000100000000000002bd00000001000000010000000700000000000000'::bytea"),
+    ("large-bad-lengths", "overlay(array_send(array_fill(1.0::float8, ARRAY[3, 100])) placing '\\x00000007' "
+                          "from 29 for 4)"),
+    ("random-bytes", "decode(repeat('deadbeef', 64), 'hex')"),
+]
+
+
+@pytest.mark.parametrize("forged", [pytest.param(v, id=i) for i, v in FORGED_SENDS])
+def test_forged_array_bytes_refused(hostile, forged):
+    """Whatever bytes reach nyop._solve_mckp: a clean refusal (or an answer), never a traceback."""
+    try:
+        r = one(hostile.ca, f"SELECT nyop._unwrap(nyop._solve_mckp({forged}, {SEND_OK}, 10, 'exact'))")
+    except psycopg.Error as e:
+        assert_clean_refusal(e)
+        return
+    assert r is None or isinstance(r["choice"], list), r
+
+
 # --------------------------------------------------------------------------------------
 # the definer door with forged payloads
 # --------------------------------------------------------------------------------------

@@ -30,7 +30,13 @@ def float8_rows(buf):
     matrix (read from the bytes, no Python float per element).  None stays None."""
     if buf is None:
         return None
-    buf = bytes(buf)
+    try:
+        return _read(bytes(buf))
+    except struct.error:
+        raise ValueError("float8[] in array_send format: cut short") from None
+
+
+def _read(buf):
     ndim, flags, oid = _HEAD.unpack_from(buf, 0)
     if oid != FLOAT8_OID or ndim < 0:
         raise ValueError("not a float8[] in array_send format (ndim %d, element type %d)" % (ndim, oid))

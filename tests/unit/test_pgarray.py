@@ -76,5 +76,5 @@ def test_just_below_the_numpy_size_stays_lists():
     send([1.0] * 300, [3, 100]).replace(struct.pack(">id", 8, 1.0), struct.pack(">id", 7, 1.0), 1),
 ])
 def test_malformed_bytes_refused(buf):
-    with pytest.raises((ValueError, struct.error)):
+    with pytest.raises(ValueError):
         pgarray.float8_rows(buf)

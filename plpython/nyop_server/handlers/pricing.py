@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 
 from .. import mckp, pgarray
 from ..errors import InvalidParameter, NyopError
@@ -21,7 +20,7 @@ def solve_mckp_sent(weights, profits, capacity, method) -> str:
     by :mod:`~nyop_server.pgarray` (a large one straight into numpy) → envelope."""
     try:
         weights, profits = pgarray.float8_rows(weights), pgarray.float8_rows(profits)
-    except (ValueError, struct.error) as e:
+    except ValueError as e:
         return json.dumps({"error": {"sqlstate": "22P03", "message": "nyop_solve_mckp: %s" % (e,),
                                      "hint": None, "detail": None}})
     return solve_mckp_arrays(weights, profits, capacity, method)
