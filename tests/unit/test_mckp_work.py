@@ -146,6 +146,16 @@ def instance(name):
     if kind == "pricing":
         W, P, cap = random_pricing_instance(n, m, R, seed)
         return W, P, cap
+    if kind == "lattice":
+        # p = 2 w + 6 k + c: profits on a lattice of step 6 and slope 2 (the lattice bound
+        # binds); an odd seed makes the rows ragged (padding under the lattice bound)
+        rng = np.random.default_rng(seed)
+        W = np.sort(rng.integers(0, R + 1, (n, m)), axis=1).astype(float)
+        P = (2 * W + 6 * np.sort(rng.integers(0, 9, (n, m)), axis=1) + rng.integers(-5, 6, (n, 1))).astype(float)
+        cap = float(W.min(axis=1).sum() + (W.max(axis=1).sum() - W.min(axis=1).sum()) // 3)
+        if seed % 2:
+            return [W[i, : m - i % 3] for i in range(n)], [P[i, : m - i % 3] for i in range(n)], cap
+        return W, P, cap
     W, P, cap = classic_instance(kind, n, m, R, seed)
     if kind == "uncorrelated" and seed % 2:                 # ragged: rows of different lengths
         return [W[i, : m - i % 3] for i in range(n)], [P[i, : m - i % 3] for i in range(n)], cap
@@ -155,7 +165,7 @@ def instance(name):
 INSTANCES = ["uncorrelated:12:8:1000:1", "uncorrelated:10:12:10000:2", "weakly:12:8:1000:3",
              "weakly:8:20:10000:4", "strongly:12:8:1000:5", "strongly:10:10:10000:6",
              "subset_sum:12:8:1000:7", "subset_sum:8:16:10000:8", "zigzag:12:8:1000:9",
-             "pricing:12:10:1000:10", "pricing:20:12:10000:11"]
+             "pricing:12:10:1000:10", "pricing:20:12:10000:11", "lattice:12:8:100:20", "lattice:10:9:200:21"]
 CASES = ([(i, mode) for i in INSTANCES for mode in SETTINGS if mode != "dense-cut"]
          + [("strongly:20:6:20:12", "dense-cut"), ("pricing:40:30:1000:13", "default"),
             ("pricing:40:30:10000:14", "one-by-one")])
