@@ -21,7 +21,9 @@ Scores: a mutant is *killed* when a test fails on it (a timeout counts as killed
 noticed); anything else — survived, no test reached it, suspicious — is not. A mutant is a
 *message* mutant when all it changes lies inside the arguments of an error being raised or
 built (its message, hint or detail — not its sqlstate); every other mutant changes logic. The target of
-issue 17 is on logic mutants; both rates are printed.
+issue 17 is on logic mutants; both rates are printed. A survivor listed in
+``tests/mutation_equivalent.txt`` (reviewed: it changes nothing a caller can observe) is
+*equivalent*: counted apart, in neither rate.
 """
 
 from __future__ import annotations
@@ -195,8 +197,28 @@ def mutant_function(key: str) -> tuple:
     return mod, fn, fn.partition("__mutmut_")[0] + "__mutmut_orig"
 
 
+#: Surviving mutants reviewed as equivalent -- they change no result any caller can observe (a
+#: dtype numpy uses anyway, a fast-path filter whose exact check follows, a chunk size) -- one per
+#: line: the mutant's name, then why. Tied to the sources they were read on: a source that
+#: changes renumbers its mutants, and its entries must be reviewed again.
+EQUIVALENT = Path(__file__).with_name("mutation_equivalent.txt")
+
+
+def equivalents() -> dict:
+    out = {}
+    if EQUIVALENT.exists():
+        for line in EQUIVALENT.read_text("utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, _, why = line.partition(" ")
+                out[key] = why.strip()
+    return out
+
+
 def load(dest: Path) -> dict:
-    """{module: [(key, status, kind)]} from DIR/mutants."""
+    """{module: [(key, status, kind)]} from DIR/mutants; kind is "message", "equivalent" (a
+    survivor listed in mutation_equivalent.txt) or "logic"."""
+    same = equivalents()
     out = {}
     for meta in sorted((dest / "mutants" / PKG).glob("*.py.meta")):
         data = json.loads(meta.read_text("utf-8"))
@@ -209,6 +231,8 @@ def load(dest: Path) -> dict:
             kind = "logic"
             if fn in fns and orig in fns and is_message_mutant(fns[orig], fns[fn]):
                 kind = "message"
+            elif key in same and status_of(code) not in ("killed", "timeout"):
+                kind = "equivalent"
             rows.append((key, status_of(code), kind))
         out[module] = rows
     return out
@@ -234,8 +258,8 @@ def score(dest: Path, targets: dict) -> int:
     if not data:
         print("mutation: no results under %s/mutants — run `make mutation` first" % dest)
         return 1
-    print("%-26s %6s %6s %6s %8s %8s %8s  %s" % ("module", "total", "killed", "surv.", "no test", "all",
-                                                 "logic", "target"))
+    print("%-26s %6s %6s %6s %8s %8s %8s %6s  %s" % ("module", "total", "killed", "surv.", "no test", "all",
+                                                     "logic", "equiv.", "target"))
     bad = 0
     for module, rows in data.items():
         k, n = rate(rows)
@@ -250,8 +274,10 @@ def score(dest: Path, targets: dict) -> int:
         if target is not None and not (ln and 100.0 * lk / ln >= target):
             bad += 1
         unchecked = sum(1 for r in rows if r[1] == "not checked")
-        print("%-26s %6d %6d %6d %8d %8s %8s  %s%s" % (module, len(rows), k, surv, notest, pct(k, n), pct(lk, ln),
-                                                       ok, "  (%d not run yet)" % unchecked if unchecked else ""))
+        equiv = sum(1 for r in rows if r[2] == "equivalent")
+        print("%-26s %6d %6d %6d %8d %8s %8s %6d  %s%s" % (module, len(rows), k, surv, notest, pct(k, n),
+                                                           pct(lk, ln), equiv, ok,
+                                                           "  (%d not run yet)" % unchecked if unchecked else ""))
     return 1 if bad else 0
 
 
@@ -266,7 +292,7 @@ def survivors(dest: Path, module: str | None, show_message: bool) -> None:
         fns = functions(ast.parse(text))
         segment = lambda node: "\n".join(lines[node.lineno - 1:node.end_lineno])
         for key, status, kind in rows:
-            if status in ("killed", "timeout", "not checked") or (kind == "message" and not show_message):
+            if status in ("killed", "timeout", "not checked") or (kind in ("message", "equivalent") and not show_message):
                 continue
             _, fn, orig = mutant_function(key)
             a = segment(fns[orig]) if orig in fns else ""
@@ -289,7 +315,7 @@ def main(argv=None) -> int:
     ap.add_argument("command", choices=["stage", "score", "survivors", "names"])
     ap.add_argument("dir", type=Path)
     ap.add_argument("module", nargs="?")
-    ap.add_argument("--messages", action="store_true", help="survivors: list message mutants too")
+    ap.add_argument("--messages", action="store_true", help="survivors: list message and equivalent mutants too")
     a = ap.parse_args(argv)
     if a.command == "stage":
         stage(a.dir)

@@ -114,29 +114,49 @@ SETTINGS = {
     "capped": ({"_DENSE_COST": math.inf}, {"max_frontier": 40}),
     "dense-capped": ({"_DENSE_COST": 0.0, "_DENSE_MIN": 1, "_GROUP": 1, "_DENSE_CAP": 1}, {"max_frontier": 60}),
     "aspire": ({"_ASPIRE_WORK": 30}, {}),
+    # the time limit on a clock that ticks once per reading (FakeClock): the search stops at
+    # the same point on every machine -- in a sparse merge, between merges, inside a dense one
+    "clock-2": ({"_DENSE_COST": math.inf, "clock": True}, {"max_seconds": 2}),
+    "clock-5": ({"_DENSE_COST": math.inf, "_PAIRS": 0, "_GROUP": 1, "clock": True}, {"max_seconds": 5}),
+    "clock-dense": ({"_DENSE_COST": 0.0, "_DENSE_MIN": 1, "_GROUP": 1, "clock": True}, {"max_seconds": 4}),
+    # ... and inside a dense merge of a class with many items (on instances where that happens)
+    "clock-late": ({"_DENSE_COST": 0.0, "_DENSE_MIN": 1, "_GROUP": 1, "clock": True}, {"max_seconds": 6}),
     # a dense window that outgrows its cap and is cut (on one instance where that happens)
     "dense-cut": ({"_DENSE_COST": 0.0, "_DENSE_MIN": 1, "_GROUP": 1, "_DENSE_CAP": 3}, {"max_frontier": 20}),
 }
 
 
+class FakeClock:
+    """``time`` for mckp: ``perf_counter`` advances by one at every reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
 @contextlib.contextmanager
 def settings(mode):
     mods, _ = SETTINGS[mode]
-    old = {k: getattr(mckp, k) for k in mods if k != "lattice"}
-    old_lattice = mckp._Core.lattice
+    old = {k: getattr(mckp, k) for k in mods if k not in ("lattice", "clock")}
+    old_lattice, old_time = mckp._Core.lattice, mckp.time
     old_small = mckp._SMALL_ITEMS
     mckp._SMALL_ITEMS = 0
     for k, v in mods.items():
         if k == "lattice":
             mckp._Core.lattice = lambda self, *args: None
+        elif k == "clock":
+            mckp.time = FakeClock()
         else:
             setattr(mckp, k, v)
     try:
-        yield SETTINGS[mode][1]
+        yield dict(SETTINGS[mode][1])
     finally:
         for k, v in old.items():
             setattr(mckp, k, v)
-        mckp._Core.lattice = old_lattice
+        mckp._Core.lattice, mckp.time = old_lattice, old_time
         mckp._SMALL_ITEMS = old_small
 
 
@@ -166,7 +186,9 @@ INSTANCES = ["uncorrelated:12:8:1000:1", "uncorrelated:10:12:10000:2", "weakly:1
              "weakly:8:20:10000:4", "strongly:12:8:1000:5", "strongly:10:10:10000:6",
              "subset_sum:12:8:1000:7", "subset_sum:8:16:10000:8", "zigzag:12:8:1000:9",
              "pricing:12:10:1000:10", "pricing:20:12:10000:11", "lattice:12:8:100:20", "lattice:10:9:200:21"]
-CASES = ([(i, mode) for i in INSTANCES for mode in SETTINGS if mode != "dense-cut"]
+SPECIAL = ("dense-cut", "clock-late")
+CASES = ([(i, mode) for i in INSTANCES for mode in SETTINGS if mode not in SPECIAL]
+         + [("weakly:5:80:1000:33", mode) for mode in ("clock-late", "dense", "default")]
          + [("strongly:20:6:20:12", "dense-cut"), ("pricing:40:30:1000:13", "default"),
             ("pricing:40:30:10000:14", "one-by-one")])
 
@@ -175,7 +197,8 @@ def fingerprint(name, mode):
     W, P, cap = instance(name)
     log = []
     with settings(mode) as limits, recording(log):
-        sol = mckp.solve_exact(W, P, cap, max_seconds=None, **limits)
+        limits.setdefault("max_seconds", None)
+        sol = mckp.solve_exact(W, P, cap, **limits)
     log.append({"step": "solution", "choice": [int(j) for j in sol.choice], "profit": num(sol.profit),
                 "optimal": sol.optimal, "gap": num(sol.gap), "stopped_by": sol.stopped_by})
     return json.loads(json.dumps(log))
@@ -207,7 +230,8 @@ def test_every_path_is_recorded():
     steps = [s for fp in golden().values() for s in fp]
     kinds = {s["step"] for s in steps}
     assert {"core", "run", "dense", "merge", "trim", "cut", "fit", "max_bound", "solution"} <= kinds
-    assert {s["status"] for s in steps if s["step"] == "run"} >= {"exhausted", "found", "states", "work"}
+    assert {s["status"] for s in steps if s["step"] == "run"} >= {"exhausted", "found", "states", "work", "time"}
+    assert any(s.get("late") for s in steps if s["step"] == "merge")
     assert any(s.get("lat") for s in steps if s["step"] == "core")
     assert any(not s.get("integral", True) for s in steps if s["step"] == "core")
     assert any(not fp[-1]["optimal"] for fp in golden().values())
