@@ -176,6 +176,9 @@ def instance(name):
         if seed % 2:
             return [W[i, : m - i % 3] for i in range(n)], [P[i, : m - i % 3] for i in range(n)], cap
         return W, P, cap
+    if kind.startswith("real-"):                            # real profits: p + 0.5 (no lattice)
+        W, P, cap = classic_instance(kind[5:], n, m, R, seed)
+        return W, P + 0.5, cap
     W, P, cap = classic_instance(kind, n, m, R, seed)
     if kind == "uncorrelated" and seed % 2:                 # ragged: rows of different lengths
         return [W[i, : m - i % 3] for i in range(n)], [P[i, : m - i % 3] for i in range(n)], cap
@@ -185,7 +188,8 @@ def instance(name):
 INSTANCES = ["uncorrelated:12:8:1000:1", "uncorrelated:10:12:10000:2", "weakly:12:8:1000:3",
              "weakly:8:20:10000:4", "strongly:12:8:1000:5", "strongly:10:10:10000:6",
              "subset_sum:12:8:1000:7", "subset_sum:8:16:10000:8", "zigzag:12:8:1000:9",
-             "pricing:12:10:1000:10", "pricing:20:12:10000:11", "lattice:12:8:100:20", "lattice:10:9:200:21"]
+             "pricing:12:10:1000:10", "pricing:20:12:10000:11", "lattice:12:8:100:20", "lattice:10:9:200:21",
+             "real-weakly:12:8:1000:40", "real-uncorrelated:10:10:10000:42"]
 SPECIAL = ("dense-cut", "clock-late")
 CASES = ([(i, mode) for i in INSTANCES for mode in SETTINGS if mode not in SPECIAL]
          + [("weakly:5:80:1000:33", mode) for mode in ("clock-late", "dense", "default")]
