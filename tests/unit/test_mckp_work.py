@@ -231,14 +231,15 @@ def test_search_does_the_recorded_work(name, mode):
 def test_every_path_is_recorded():
     """The fingerprints cover what they are for: dense phases (tracked and found afterwards),
     trims, cuts, every search status, lattice bounds, aspiration rounds, one-by-one merges."""
-    steps = [s for fp in golden().values() for s in fp]
+    fps = {k: fp for k, fp in golden().items() if not k.startswith("py/")}
+    steps = [s for fp in fps.values() for s in fp]
     kinds = {s["step"] for s in steps}
     assert {"core", "run", "dense", "merge", "trim", "cut", "fit", "max_bound", "solution"} <= kinds
     assert {s["status"] for s in steps if s["step"] == "run"} >= {"exhausted", "found", "states", "work", "time"}
     assert any(s.get("late") for s in steps if s["step"] == "merge")
     assert any(s.get("lat") for s in steps if s["step"] == "core")
     assert any(not s.get("integral", True) for s in steps if s["step"] == "core")
-    assert any(not fp[-1]["optimal"] for fp in golden().values())
+    assert any(not fp[-1]["optimal"] for fp in fps.values())
 
 
 def test_ramp_cache():
@@ -260,3 +261,63 @@ def test_ramp_cache():
     finally:
         mckp._RAMPS.clear()
         mckp._RAMPS.update(saved)
+
+
+# ---- the plain-Python search (small instances: every pricing quote) ---------------------------
+
+PY_INSTANCES = ["uncorrelated:6:6:1000:50", "weakly:6:6:1000:51", "strongly:5:8:1000:52",
+                "subset_sum:6:5:1000:53", "zigzag:6:6:1000:54", "pricing:6:10:1000:55",
+                "pricing:8:12:10000:56", "real-weakly:6:6:1000:57", "lattice:6:6:100:58",
+                "uncorrelated:7:6:10000:59"]
+
+
+def least(fn, lo=0, hi=1 << 22):
+    """The least value in lo..hi for which fn(value) holds (fn monotone), or None."""
+    if not fn(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fn(mid) else (mid + 1, hi)
+    return lo
+
+
+def py_fingerprint(name):
+    """What _py_exact returns, the least work budget (state/item pairs) and the least state cap
+    with which it finishes: together they pin the work it does."""
+    W, P, cap = instance(name)
+    ws = [[float(x) for x in np.asarray(w)] for w in W]
+    ps = [[float(x) for x in np.asarray(p)] for p in P]
+    limit = mckp.capacity_limit(cap)
+    res = mckp._py_exact(ws, ps, limit, 1 << 30)
+    old = mckp._PY_WORK
+    try:
+        mckp._PY_WORK = 1 << 30
+        states = least(lambda k: mckp._py_exact(ws, ps, limit, k) is not None)
+        work = least(lambda k: setattr(mckp, "_PY_WORK", k) or mckp._py_exact(ws, ps, limit, 1 << 30) is not None)
+    finally:
+        mckp._PY_WORK = old
+    return json.loads(json.dumps({"result": None if res is None else [res[0], res[1], num(res[2])],
+                                  "least_states": states, "least_work": work,
+                                  "lp": num(mckp.lp_bound(ws, ps, cap))}))
+
+
+if REGEN:
+    data = golden.__wrapped__()
+    data.update({f"py/{i}": py_fingerprint(i) for i in PY_INSTANCES})
+    GOLDEN.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n")
+    golden.cache_clear()
+
+
+@pytest.mark.parametrize("name", PY_INSTANCES)
+def test_plain_python_search_does_the_recorded_work(name):
+    want = golden().get(f"py/{name}")
+    assert want is not None, "no fingerprint recorded: NYOP_REGEN_GOLDEN=1 (see the module docstring)"
+    got = py_fingerprint(name)
+    assert got == want
+    # and what it returns is right: an optimal choice, flagged optimal, under the LP bound
+    W, P, cap = instance(name)
+    if got["result"] is not None:
+        choice, flag, ub = got["result"]
+        ref = mckp.solve_exact(W, P, cap)
+        assert flag is True and ub >= ref.profit - 1e-9 and ub <= got["lp"] + 1e-9
+        assert sum(float(np.asarray(P[i])[j]) for i, j in enumerate(choice)) == pytest.approx(ref.profit, abs=1e-9)
