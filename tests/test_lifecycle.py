@@ -103,6 +103,8 @@ def test_update_from_previous_version_keeps_everything(server, make_role, dbname
             assert one(b, "SELECT count(*) FROM nyop.bids") == 1
             _, view2 = buy(b)                                    # new bids work after the update
             assert len(read(b, view2)) == 5         # an upgrade to full quality: current rows, one deleted
+            # the bare solver's internal function changed its arguments in 0.3.0: buyers may call it
+            assert one(b, "SELECT nyop_solve_mckp('{{0,1}}', '{{0,1}}', 1)")["choice"] == [2]
         with psycopg.connect(server.dsn_for(dbname), autocommit=True) as fresh:
             assert extension_objects(fresh) == upgraded          # same objects as a fresh install
     finally:

@@ -63,11 +63,15 @@ def _read(buf):
         for _ in range(count):
             (length,) = struct.unpack_from(">i", buf, offset)
             offset += 4
-            if length < 0:
+            if length == -1:
                 flat.append(None)
-            else:
+            elif length == 8:
                 flat.append(struct.unpack_from(">d", buf, offset)[0])
-                offset += length
+                offset += 8
+            else:
+                raise ValueError("float8[] in array_send format: an element is not 8 bytes")
+        if offset != len(buf):
+            raise ValueError("float8[] in array_send format: %d bytes for %d elements" % (len(buf), count))
     for d in reversed(dims[1:]):
         flat = [flat[k:k + d] for k in range(0, len(flat), d)]
     return flat

@@ -74,6 +74,10 @@ def test_just_below_the_numpy_size_stays_lists():
     send([1.0] * 300, [3, 100]) + b"\0",                 # trailing bytes
     struct.pack(">iiI", -1, 0, 701),                     # negative dimensions
     send([1.0] * 300, [3, 100]).replace(struct.pack(">id", 8, 1.0), struct.pack(">id", 7, 1.0), 1),
+    # with NULLs: an element of another length, a NULL of length -2, bytes left over
+    send([None, 1.0], [2]).replace(struct.pack(">id", 8, 1.0), struct.pack(">id", 4, 1.0), 1),
+    send([None, 1.0], [2]).replace(struct.pack(">i", -1), struct.pack(">i", -2), 1),
+    send([None, 1.0], [2]) + b"\0\0\0\0",
 ])
 def test_malformed_bytes_refused(buf):
     with pytest.raises(ValueError):

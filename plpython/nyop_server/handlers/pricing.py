@@ -21,8 +21,7 @@ def solve_mckp_sent(weights, profits, capacity, method) -> str:
     try:
         weights, profits = pgarray.float8_rows(weights), pgarray.float8_rows(profits)
     except ValueError as e:
-        return json.dumps({"error": {"sqlstate": "22P03", "message": "nyop_solve_mckp: %s" % (e,),
-                                     "hint": None, "detail": None}})
+        return json.dumps({"error": NyopError("nyop_solve_mckp: %s" % (e,), sqlstate="22P03").as_dict()})
     return solve_mckp_arrays(weights, profits, capacity, method)
 
 
