@@ -276,3 +276,14 @@ def test_lattice_off_when_values_reach_2_52():
     pk = mckp._Packed(mckp._Mat(W, P))
     core = mckp._Core(pk, mckp.capacity_limit(float(1 << 51)), 1000, None)
     assert core.lat is None
+
+
+def test_int_w_reads_the_real_items_of_ragged_classes():
+    """Padding is no weight: ragged classes of integer weights are integral, of real ones not."""
+    for W, want in (([[1.0, 2.0, 3.0], [4.0, 5.0]], True), ([[1.0, 2.5, 3.0], [4.0, 5.0]], False),
+                    ([[1.0, 2.0, 3.0], [4.0, 5.5]], False)):
+        P = [[float(k) for k in range(len(w))] for w in W]
+        mat = mckp._mat_of_rows(W, P)
+        assert mat.valid is not None
+        core = mckp._Core(mckp._Packed(mat), 5.0, 1000, None)
+        assert core.int_w() is want
