@@ -159,13 +159,9 @@ def _ptol(value):
 # --------------------------------------------------------------------------
 
 def _is_number(x):
-    if isinstance(x, (bool, complex)):
-        return False
-    if isinstance(x, (numbers.Real, Decimal)):
-        return True
-    np = sys.modules.get("numpy")
-    return (np is not None and isinstance(x, np.number)
-            and not isinstance(x, (np.bool_, np.complexfloating)))
+    """A real number: ``numbers.Real`` (int, float, Fraction, and numpy's integer and
+    floating scalars, which numpy registers there) or a Decimal; not a bool."""
+    return isinstance(x, (numbers.Real, Decimal)) and not isinstance(x, bool)
 
 
 def _row_to_float(np, row, what, i):
@@ -739,16 +735,13 @@ def _improve(pk, cols, limit, max_rounds=8):
             break
         cand = cand[np.argsort(-g[cand], kind="stable")]
         dw = W[cand, j[cand]] - cw[cand]
-        took = False
+        # the first candidate always fits (its upgrade fits the residual on its own)
         for i, jj, d in zip(cand.tolist(), j[cand].tolist(), dw.tolist()):
             if d <= resid:
                 resid -= d
                 cols[i] = jj
                 cw[i] = W[i, jj]
                 cp[i] = P[i, jj]
-                took = True
-        if not took:
-            break
     return cols
 
 
