@@ -103,7 +103,10 @@ def stage(dest: Path) -> None:
             shutil.copy2(src, dest / sel)
         else:
             sys.exit("mutation: test selection %s does not exist" % sel)
-    # mutants/ holds mutmut's copy of the sources: drop the copies whose source changed
+    # mutants/ holds mutmut's copy of the sources: drop the copies whose source changed (mutmut
+    # mutates them again). Their results (*.py.meta) stay: mutmut keeps the result of every
+    # mutant whose function is unchanged (it hashes each function) and runs the others again.
+    # Only a module that is gone loses its results.
     mutants = dest / "mutants" / PKG
     if mutants.exists():
         for f in mutants.rglob("*.py"):
@@ -112,7 +115,7 @@ def stage(dest: Path) -> None:
             if not src.exists() or not prev.exists() or prev.read_bytes() != src.read_bytes():
                 f.unlink()
         for extra in list(mutants.rglob("*.py.meta")) + list(mutants.rglob("*.py.spans")):
-            if not extra.with_suffix("").exists():
+            if not (ROOT / PKG_SRC / extra.relative_to(mutants).with_suffix("")).exists():
                 extra.unlink()
         # which test reaches which function: collected afresh, the tests may have changed
         shutil.rmtree(dest / "mutants" / "tests", ignore_errors=True)

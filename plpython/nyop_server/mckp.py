@@ -668,9 +668,9 @@ def _lagrangian(pk, limit):
         return 0.0, P_lo, last
     best_ub, best_lam = np.inf, 0.0
     for _ in range(200):
-        lam = (P_lo - P_hi) / (W_lo - W_hi)
-        if not np.isfinite(lam) or lam < 0:
-            lam = max(0.0, lam) if np.isfinite(lam) else 0.0
+        # W_lo > C >= W_hi, and the lo line is tight at some lam >= 0, so P_lo >= P_hi:
+        # the max only absorbs round-off
+        lam = max(0.0, (P_lo - P_hi) / (W_lo - W_hi))
         R = P - lam * W
         cols = R.argmax(axis=1)
         rmax = R[rows, cols]

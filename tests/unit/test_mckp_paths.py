@@ -453,3 +453,55 @@ def test_is_integral_at_two_to_the_52():
     assert not mckp._is_integral([-(2.0 ** 52)])
     assert not mckp._is_integral([1.5])
     assert mckp._is_integral([])
+
+
+# --------------------------------------------------------------------------------------
+# the vectorised LP relaxation (_lagrangian) against scipy's LP solver
+# --------------------------------------------------------------------------------------
+
+def _packed(ws, ps):
+    return mckp._Packed(mckp._mat_of_rows([[float(x) for x in w] for w in ws],
+                                          [[float(x) for x in p] for p in ps]))
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_lagrangian_is_the_lp_relaxation(seed):
+    """The bound is the LP value; the multiplier an optimal dual; ``hi_cols`` a feasible
+    choice whose line ``P + lam (C - W)`` touches ``L`` at that multiplier."""
+    rng = random.Random(1000 + seed)
+    n = rng.randint(1, 7)
+    ws = [[rng.randint(0, 25) for _ in range(rng.randint(1, 6))] for _ in range(n)]
+    ps = [[rng.choice([rng.randint(-5, 40), rng.randint(0, 3)]) for _ in w] for w in ws]
+    lo = sum(min(w) for w in ws)
+    hi = sum(max(w) for w in ws)
+    limit = float(rng.choice([lo, hi, lo + rng.randint(0, max(1, hi - lo)),
+                              lo + rng.random() * (hi - lo + 3)]))
+    pk = _packed(ws, ps)
+    lam, ub, cols = mckp._lagrangian(pk, limit)
+    assert ub == pytest.approx(lp_optimum(ws, ps, limit), rel=1e-9, abs=1e-9)
+    assert lam >= 0
+    rows = np.arange(n)
+    R = pk.P - lam * pk.W
+    assert lam * limit + float(R.max(axis=1).sum()) == pytest.approx(ub, rel=1e-9, abs=1e-9)
+    W_hi = float(pk.W[rows, cols].sum())
+    P_hi = float(pk.P[rows, cols].sum())
+    assert W_hi <= limit
+    assert P_hi + lam * (limit - W_hi) == pytest.approx(ub, rel=1e-9, abs=1e-9)
+    if float(pk.W[rows, pk.best].sum()) <= limit:
+        assert lam == 0.0 and ub == float(pk.P.max(axis=1).sum())
+        assert list(cols) == list(pk.best)
+
+
+def test_lagrangian_by_hand():
+    # one class (0,0) (2,6) (4,8): L(lam) = max(0, 6 - 2 lam, 8 - 4 lam) + lam C
+    pk = _packed([[0, 2, 4]], [[0, 6, 8]])
+    lam, ub, cols = mckp._lagrangian(pk, 2.0)          # the LP optimum is item 1, exactly
+    assert (lam, ub, list(cols)) == (2.0, 6.0, [1])
+    lam, ub, cols = mckp._lagrangian(pk, 3.0)          # split between items 1 and 2
+    assert (lam, ub, list(cols)) == (1.0, 7.0, [1])
+    lam, ub, cols = mckp._lagrangian(pk, 4.0)          # everything fits: lam 0
+    assert (lam, ub, list(cols)) == (0.0, 8.0, [2])
+    # two classes, ragged: the padding never counts
+    pk = _packed([[0, 1], [0, 3, 5]], [[0, 4], [0, 3, 4]])
+    lam, ub, cols = mckp._lagrangian(pk, 2.0)          # class 0's step (slope 4), then 1 of 3
+    assert ub == pytest.approx(5.0) and lam == pytest.approx(1.0) and list(cols) == [1, 0]
