@@ -528,14 +528,18 @@ def _py_exact(ws, ps, limit, max_states):
     profit ``<= UB - sum d``); items with ``d >= UB - LB`` drop out and the
     remaining classes are merged one by one into a Pareto frontier of
     (weight, profit) states, pruned on the deficit and on the lightest
-    completion.  Returns ``(choice, True, UB)``, or None when the frontier
+    completion.  Returns an optimal choice, or None when the frontier
     outgrows ``max_states`` or the work budget (the caller then runs the
     vectorised search).
+
+    A class left with one item is fixed on it: that is an item of deficit 0
+    (every class keeps its LP-optimal items, ``0 < UB - LB``), so fixed classes
+    add weight and profit to every state, never deficit.
     """
     cls = _py_pack(ws, ps)
     n = len(cls)
     if sum(c[-1][0] for c in cls) <= limit:
-        return [c[-1][2] for c in cls], True, float(sum(c[-1][1] for c in cls))
+        return [c[-1][2] for c in cls]
     lam, ub_lp, pos = _py_lp(cls, limit)
     rmax = [max(p - lam * w for w, p, _ in c) for c in cls]
     UB = min(ub_lp, lam * limit + sum(rmax))
@@ -545,9 +549,9 @@ def _py_exact(ws, ps, limit, max_states):
     tol = _ptol(scale)
     need = 1.0 - tol if _is_integral(p for c in cls for _, p, _ in c) else tol
     if UB - LB <= need:
-        return [cls[i][j][2] for i, j in enumerate(cols)], True, UB
+        return [cls[i][j][2] for i, j in enumerate(cols)]
     thr = UB - LB - need
-    fw = fp = fd = 0.0
+    fw = fp = 0.0
     fixed = [None] * n
     free = []
     for i, c in enumerate(cls):
@@ -557,11 +561,10 @@ def _py_exact(ws, ps, limit, max_states):
             if d < thr:
                 alive.append((d, w, p, t))
         if len(alive) == 1:
-            d, w, p, t = alive[0]
+            _, w, p, t = alive[0]
             fixed[i] = t
             fw += w
             fp += p
-            fd += d
         else:
             alive.sort()
             free.append((i, alive))
@@ -569,7 +572,7 @@ def _py_exact(ws, ps, limit, max_states):
     rest = [0.0] * (len(free) + 1)
     for s in range(len(free) - 1, -1, -1):
         rest[s] = rest[s + 1] + min(a[1] for a in free[s][1])
-    sw, sp, sd = [fw], [fp], [fd]
+    sw, sp, sd = [fw], [fp], [0.0]
     trace = []
     work = 0
     for s, (i, alive) in enumerate(free):
@@ -609,7 +612,7 @@ def _py_exact(ws, ps, limit, max_states):
                 par, it = trace[s]
                 cols[free[s][0]] = it[q]
                 q = par[q]
-    return [cls[i][j][2] for i, j in enumerate(cols)], True, UB
+    return [cls[i][j][2] for i, j in enumerate(cols)]
 
 
 # --------------------------------------------------------------------------
@@ -1887,9 +1890,8 @@ def solve_exact(weights, profits, capacity, max_frontier=DEFAULT_MAX_STATES,
     deadline = None if max_seconds is None else time.perf_counter() + float(max_seconds)
     limit = capacity_limit(cap)
     if small:
-        res = _py_exact(ws, ps, limit, int(max_frontier))
-        if res is not None:
-            choice, optimal, ub = res
+        choice = _py_exact(ws, ps, limit, int(max_frontier))
+        if choice is not None:
             weight, profit = _totals(ws, ps, choice)
             return Solution(choice=choice, profit=profit, weight=weight, optimal=True, gap=0.0)
         ws, ps = _mat_of_rows(ws, ps), None

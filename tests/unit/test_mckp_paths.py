@@ -505,3 +505,41 @@ def test_lagrangian_by_hand():
     pk = _packed([[0, 1], [0, 3, 5]], [[0, 4], [0, 3, 4]])
     lam, ub, cols = mckp._lagrangian(pk, 2.0)          # class 0's step (slope 4), then 1 of 3
     assert ub == pytest.approx(5.0) and lam == pytest.approx(1.0) and list(cols) == [1, 0]
+
+
+# --------------------------------------------------------------------------------------
+# the plain-Python search by itself: exact, and it finishes on small instances
+# --------------------------------------------------------------------------------------
+
+def brute(ws, ps, limit):
+    import itertools
+    best = None
+    for combo in itertools.product(*[range(len(w)) for w in ws]):
+        if sum(ws[i][j] for i, j in enumerate(combo)) <= limit:
+            p = sum(ps[i][j] for i, j in enumerate(combo))
+            best = p if best is None or p > best else best
+    return best
+
+
+@pytest.mark.parametrize("seed", range(120))
+def test_py_exact_alone_is_exact(seed, monkeypatch):
+    """Without the vectorised search behind it: the plain search returns a choice (its budget
+    is not the question here) and the choice is optimal."""
+    monkeypatch.setattr(mckp, "_PY_WORK", 1 << 30)
+    rng = random.Random(7000 + seed)
+    n = rng.randint(1, 6)
+    ws = [[float(rng.randint(0, 12)) for _ in range(rng.randint(1, 5))] for _ in range(n)]
+    ps = [[float(rng.choice([rng.randint(-3, 20), rng.randint(0, 4)])) for _ in w] for w in ws]
+    lo = sum(min(w) for w in ws)
+    hi = sum(max(w) for w in ws)
+    limit = mckp.capacity_limit(float(rng.randint(int(lo), int(hi) + 2)))
+    choice = mckp._py_exact(ws, ps, limit, 1 << 30)
+    assert choice is not None
+    assert sum(ws[i][j] for i, j in enumerate(choice)) <= limit
+    assert sum(ps[i][j] for i, j in enumerate(choice)) == brute(ws, ps, limit)
+
+
+def test_py_exact_when_everything_fits_takes_the_most_profitable_items():
+    ws, ps = [[0.0, 2.0, 5.0], [1.0, 3.0]], [[0.0, 4.0, 9.0], [1.0, 2.0]]
+    assert mckp._py_exact(ws, ps, 8.0, 0) == [2, 1]          # exactly the capacity
+    assert mckp._py_exact(ws, ps, 100.0, 0) == [2, 1]
