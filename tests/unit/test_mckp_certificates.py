@@ -149,7 +149,8 @@ def test_exact_stopped_by_a_limit_reports_bound_minus_profit(kw):
                 continue
             stopped += 1
             bound = s.profit + s.gap
-            assert s.gap >= 0.0
+            assert s.gap > 0.0                  # a zero gap proves the choice: it would say so
+            assert s.stopped_by == "states"
             assert bound >= opt - 1e-9 * max(1.0, abs(opt))             # the bound holds the optimum
             assert bound <= lp + 1e-9 * max(1.0, abs(lp))               # and is no weaker than the LP
     assert stopped > 0, "no instance was stopped by the limit: the test proves nothing"
