@@ -25,6 +25,7 @@ import pytest
 
 from nyop_server import mckp
 from nyop_server.errors import InvalidParameter
+from test_mckp_certificates import brute
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -278,19 +279,11 @@ def test_clean_instance_skips_the_per_class_checks(monkeypatch):
     for w in ([[0.0, 1.0]], [[0.5], [2.0]], [[3.0]], [np.array([1.0, 0.0])]):
         mckp.validate(w, w, 1.0)
     assert calls == []
-    for w, p in (([[1.0, np.nan]], [[1.0, np.nan]]), ([[1.0], [2.0, 3.0]], [[1.0], [2.0]])):
-        with pytest.raises(InvalidParameter) if len(w[-1]) != len(p[-1]) else _nothing():
-            mckp.validate(w, p, 1.0)
-    assert len(calls) == 3                       # every class of the padded one; the second
-    #                                              stops at its unmatched class
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    mckp.validate([[1.0, np.nan]], [[1.0, np.nan]], 1.0)            # padding: checked per class
+    assert len(calls) == 1
+    with pytest.raises(InvalidParameter):                            # rows of different lengths
+        mckp.validate([[1.0], [2.0, 3.0]], [[1.0], [2.0]], 1.0)
+    assert len(calls) == 3                       # class 0, then class 1 refused
 
 
 @pytest.mark.parametrize("which", ["weights", "profits"])
@@ -511,16 +504,6 @@ def test_lagrangian_by_hand():
 # the plain-Python search by itself: exact, and it finishes on small instances
 # --------------------------------------------------------------------------------------
 
-def brute(ws, ps, limit):
-    import itertools
-    best = None
-    for combo in itertools.product(*[range(len(w)) for w in ws]):
-        if sum(ws[i][j] for i, j in enumerate(combo)) <= limit:
-            p = sum(ps[i][j] for i, j in enumerate(combo))
-            best = p if best is None or p > best else best
-    return best
-
-
 @pytest.mark.parametrize("seed", range(120))
 def test_py_exact_alone_is_exact(seed, monkeypatch):
     """Without the vectorised search behind it: the plain search returns a choice (its budget
@@ -532,11 +515,12 @@ def test_py_exact_alone_is_exact(seed, monkeypatch):
     ps = [[float(rng.choice([rng.randint(-3, 20), rng.randint(0, 4)])) for _ in w] for w in ws]
     lo = sum(min(w) for w in ws)
     hi = sum(max(w) for w in ws)
-    limit = mckp.capacity_limit(float(rng.randint(int(lo), int(hi) + 2)))
+    cap = float(rng.randint(int(lo), int(hi) + 2))
+    limit = mckp.capacity_limit(cap)
     choice = mckp._py_exact(ws, ps, limit, 1 << 30)
     assert choice is not None
     assert sum(ws[i][j] for i, j in enumerate(choice)) <= limit
-    assert sum(ps[i][j] for i, j in enumerate(choice)) == brute(ws, ps, limit)
+    assert sum(ps[i][j] for i, j in enumerate(choice)) == brute(ws, ps, cap)
 
 
 def test_py_exact_when_everything_fits_takes_the_most_profitable_items():
