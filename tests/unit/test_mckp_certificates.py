@@ -134,7 +134,8 @@ def test_exact_stopped_by_a_limit_reports_bound_minus_profit(kw):
     """A limit stops the search: profit + gap is a certified bound, optimum ≤ bound ≤ LP bound."""
     stopped = 0
     for seed in range(12):
-        W, P, cap = random_pricing_instance(6, 6, 1000, seed)
+        # 8 classes of 6: enough that the deficit rounds cannot prove every one with 1-5 states
+        W, P, cap = random_pricing_instance(8, 6, 1000, seed)
         w, p = W.tolist(), P.tolist()
         opt = brute_np(w, p, cap)
         lp = mckp.lp_bound(w, p, cap)

@@ -114,6 +114,7 @@ SETTINGS = {
     "capped": ({"_DENSE_COST": math.inf}, {"max_frontier": 40}),
     "dense-capped": ({"_DENSE_COST": 0.0, "_DENSE_MIN": 1, "_GROUP": 1, "_DENSE_CAP": 1}, {"max_frontier": 60}),
     "aspire": ({"_ASPIRE_WORK": 30}, {}),
+    "round-budget": ({"_ROUND_WORK": 30}, {}),       # real profits: a deficit round out of budget
     # the time limit on a clock that ticks once per reading (FakeClock): the search stops at
     # the same point on every machine -- in a sparse merge, between merges, inside a dense one
     "clock-2": ({"_DENSE_COST": math.inf, "clock": True}, {"max_seconds": 2}),
