@@ -670,19 +670,24 @@ def _lagrangian(pk, limit):
     if W_lo <= limit:
         return 0.0, P_lo, last
     best_ub, best_lam = np.inf, 0.0
+    # one buffer for P - lam*W (computed as -lam*W + P: the same numbers); a chosen item
+    # by its flat index
+    R = np.empty(P.shape)
+    off = rows * P.shape[1]
     for _ in range(200):
         # W_lo > C >= W_hi, and the lo line is tight at some lam >= 0, so P_lo >= P_hi:
         # the max only absorbs round-off
         lam = max(0.0, (P_lo - P_hi) / (W_lo - W_hi))
-        R = P - lam * W
+        np.multiply(W, -lam, out=R)
+        R += P
         cols = R.argmax(axis=1)
-        rmax = R[rows, cols]
-        ub = lam * limit + float(rmax.sum())
+        flat = off + cols
+        ub = lam * limit + float(R.take(flat).sum())
         if ub < best_ub:
             best_ub, best_lam = ub, lam
         line = P_hi + lam * (limit - W_hi)
-        Wc = float(W[rows, cols].sum())
-        Pc = float(P[rows, cols].sum())
+        Wc = float(W.take(flat).sum())
+        Pc = float(P.take(flat).sum())
         if Wc <= limit:
             if Wc == W_hi and Pc == P_hi:
                 hi_cols = cols
@@ -733,10 +738,10 @@ def _improve(pk, cols, limit, max_rounds=8):
         gain = np.where(W - cw[:, None] <= resid, P - cp[:, None], -np.inf)
         j = gain.argmax(axis=1)
         g = gain[rows, j]
-        cand = np.flatnonzero(g > 0)
+        cand = (g > 0).nonzero()[0]
         if not cand.shape[0]:
             break
-        cand = cand[np.argsort(-g[cand], kind="stable")]
+        cand = cand[(-g[cand]).argsort(kind="stable")]
         dw = W[cand, j[cand]] - cw[cand]
         # the first candidate always fits (its upgrade fits the residual on its own)
         for i, jj, d in zip(cand.tolist(), j[cand].tolist(), dw.tolist()):
@@ -1238,17 +1243,17 @@ class _Core:
         resid = limit - float(W[rows, light].sum())
         if resid >= 0:
             heavy = np.where(tied, W, -np.inf).argmax(axis=1)
-            up = np.flatnonzero(heavy != light)
+            up = (heavy != light).nonzero()[0]
             if up.shape[0]:
                 wl = W[up, light[up]]
                 cs = np.cumsum(W[up, heavy[up]] - wl)
-                t = int(np.searchsorted(cs, resid, side="right"))
+                t = int(cs.searchsorted(resid, side="right"))
                 base = light.copy()
                 base[up[:t]] = heavy[up[:t]]
                 if t < up.shape[0]:                      # the split class: as far as it fits
                     i = int(up[t])
                     room = resid - (float(cs[t - 1]) if t else 0.0)
-                    fit = np.flatnonzero(tied[i] & (W[i] <= room + float(wl[t])))
+                    fit = (tied[i] & (W[i] <= room + float(wl[t]))).nonzero()[0]
                     base[i] = int(fit[np.argmax(W[i, fit])])
                     room -= float(W[i, base[i]]) - float(wl[t])
                     gains = (cs[t + 1:] - cs[t:-1]).tolist()
@@ -1359,7 +1364,7 @@ class _Core:
             ph, m, a = rid
             phase = self.phases[ph]
             for cls, items, dws, hi_in, chw, cht in reversed(phase.merges[:m + 1]):
-                k = int(np.searchsorted(chw, a))
+                k = int(chw.searchsorted(a))
                 if k < chw.shape[0] and int(chw[k]) == a:
                     t = int(cht[k])
                     cols[cls] = int(items[t])
@@ -1371,7 +1376,7 @@ class _Core:
             offs = np.cumsum([0] + [x.shape[0] for x in self.h_par])
             r = rid
             while r >= 0:
-                c = int(np.searchsorted(offs, r, side="right")) - 1
+                c = int(offs.searchsorted(r, side="right")) - 1
                 k = r - int(offs[c])
                 full = int(self.h_combo[c][k]) + 1      # mixed radix; 0 = every class on base
                 for cls, items in reversed(self.groups[self.h_group[c]]):
@@ -1441,9 +1446,9 @@ class _Core:
             a = np.where(al, GU[idx], ninf).max(axis=1)
             b = np.where(al, GD[idx], pinf).min(axis=1)
             inpool[idx] = True
-            oa = np.argsort(-a, kind="stable")
+            oa = (-a).argsort(kind="stable")
             oa = oa[a[oa] > ninf]
-            ob = np.argsort(b, kind="stable")
+            ob = b.argsort(kind="stable")
             ob = ob[b[ob] < pinf]
             return idx[oa].tolist(), a[oa].tolist(), idx[ob].tolist(), b[ob].tolist()
 
@@ -1513,7 +1518,7 @@ class _Core:
                 thr = UB - cutoff(False)
                 pa, pb, ae2, be2 = grad(pa, pb)
                 cut0 = cutoff()
-                ci = np.flatnonzero(D[i] < thr)
+                ci = (D[i] < thr).nonzero()[0]
                 ci = ci[ci != base[i]]
                 if ci.shape[0]:
                     its = np.concatenate(([base[i]], ci))
@@ -1524,7 +1529,7 @@ class _Core:
                     keep[0] = True
                     np.greater(po[1:], np.maximum.accumulate(po)[:-1], out=keep[1:])
                     keep[o == 0] = True
-                    sel = np.flatnonzero(keep[np.argsort(o)][1:]) + 1
+                    sel = keep[o.argsort()][1:].nonzero()[0] + 1
                     if sel.shape[0]:
                         items = its[np.concatenate(([0], sel))]
                         dws = [int(x) for x in (W[i, items] - bw[i]).tolist()]
@@ -1557,7 +1562,7 @@ class _Core:
                         break
                     if thr < 0.8 * last_thr:
                         last_thr = thr
-                        idx = np.flatnonzero(inpool)
+                        idx = inpool.nonzero()[0]
                         if idx.shape[0]:
                             A, AV, B, BV = rebuild(idx, thr)
                             pa = pb = 0
@@ -1594,29 +1599,31 @@ class _Core:
             thr = UB - cutoff(False)
             # the new classes: one, or -- while the states are few -- several taken in
             # turn, merged at once through the combinations of their alive items
-            ci = np.flatnonzero(D[i] < thr)
-            ci = ci[ci != base[i]]
-            dwa = W[i, ci] - bw[i]
-            dpa = P[i, ci] - bp[i]
-            group = [(i, np.concatenate(([base[i]], ci)))]
-            while len(group) < _GROUP and F * (dwa.shape[0] + 1) * 2 <= _GROUP_PAIRS:
+            ci = (D[i] < thr).nonzero()[0]
+            its = np.concatenate(([base[i]], ci[ci != base[i]]))
+            # the group's combinations (moves from the base), the all-base one first: its
+            # own item minus the base's is exactly 0
+            dwf = W[i, its] - bw[i]
+            dpf = P[i, its] - bp[i]
+            group = [(i, its)]
+            while len(group) < _GROUP and F * dwf.shape[0] * 2 <= _GROUP_PAIRS:
                 pa, pb, _, _ = grad(pa, pb)
                 if pa >= len(A) and pb >= len(B):
                     break
                 j = A[pa] if (pb >= len(B) or (pa < len(A) and turn == 0)) else B[pb]
-                cj = np.flatnonzero(D[j] < thr)
+                cj = (D[j] < thr).nonzero()[0]
                 cj = cj[cj != base[j]]
-                if F * (dwa.shape[0] + 1) * (cj.shape[0] + 1) > _GROUP_PAIRS:
+                if F * dwf.shape[0] * (cj.shape[0] + 1) > _GROUP_PAIRS:
                     break
                 inpool[j] = False
                 turn = 1 - turn
-                group.append((j, np.concatenate(([base[j]], cj))))
+                its = np.concatenate(([base[j]], cj))
+                group.append((j, its))
                 # combinations: (all of the group so far, incl. all-base) x (this class's
-                # items, base first), without the all-base one (mixed radix, see cols_of)
-                ow = np.concatenate(([0.0], W[j, cj] - bw[j]))
-                op = np.concatenate(([0.0], P[j, cj] - bp[j]))
-                dwa = (np.concatenate(([0.0], dwa))[:, None] + ow[None, :]).ravel()[1:]
-                dpa = (np.concatenate(([0.0], dpa))[:, None] + op[None, :]).ravel()[1:]
+                # items, base first) (mixed radix, see cols_of)
+                dwf = (dwf[:, None] + (W[j, its] - bw[j])[None, :]).ravel()
+                dpf = (dpf[:, None] + (P[j, its] - bp[j])[None, :]).ravel()
+            dwa, dpa = dwf[1:], dpf[1:]              # without the all-base one
             pa, pb, ae2, be2 = grad(pa, pb)
             self.groups.append(group)
             nco = dwa.shape[0]
@@ -1632,7 +1639,7 @@ class _Core:
             sl = limit - Sw
             uA = Sp + ae2 * sl
             uB = Sp + be2 * sl
-            fcut = int(np.searchsorted(Sw, limit, side="right"))
+            fcut = int(Sw.searchsorted(limit, side="right"))
             u0 = np.concatenate((uA[:fcut], uB[fcut:]))
             parts = []
             found = False
@@ -1642,7 +1649,7 @@ class _Core:
                 feas = Sw[None, :] <= (limit - dwa)[:, None]
                 cu = np.where(feas, uA[None, :] + (dpa - ae2 * dwa)[:, None],
                               uB[None, :] + (dpa - be2 * dwa)[:, None])
-                q = np.flatnonzero(cu > cutoff())      # move-major: sorted runs
+                q = (cu > cutoff()).ravel().nonzero()[0]      # move-major: sorted runs
                 if q.shape[0]:
                     spent += q.shape[0]
                     it = q // F
@@ -1664,9 +1671,9 @@ class _Core:
                         timed_out = True
                         break
                     lev = cutoff()
-                    cut = int(np.searchsorted(Sw, limit - dw, side="right"))
-                    qa = np.flatnonzero(uA[:cut] > lev - (dp - ae2 * dw))
-                    qb = np.flatnonzero(uB[cut:] > lev - (dp - be2 * dw))
+                    cut = int(Sw.searchsorted(limit - dw, side="right"))
+                    qa = (uA[:cut] > lev - (dp - ae2 * dw)).nonzero()[0]
+                    qb = (uB[cut:] > lev - (dp - be2 * dw)).nonzero()[0]
                     if qb.shape[0]:
                         qb += cut
                         st = np.concatenate((qa, qb)) if qa.shape[0] else qb
@@ -1700,7 +1707,7 @@ class _Core:
                 Mw = np.concatenate([Sw] + [x[0] for x in parts])
                 F0 = F
                 # states and each move's candidates are sorted runs: a stable sort merges them
-                o = np.argsort(Mw, kind="stable")
+                o = Mw.argsort(kind="stable")
                 Mw = Mw[o]
                 Mp = np.concatenate([Sp] + [x[1] for x in parts])[o]
                 # Pareto: strictly more profitable than everything lighter; one state per weight
@@ -1710,7 +1717,7 @@ class _Core:
                 np.greater(Mp[1:], run[:-1], out=keep[1:])
                 Mu = np.concatenate([u0] + [x[2] for x in parts])[o]
                 keep &= Mu > cutoff()
-                idx = np.flatnonzero(keep)
+                idx = keep.nonzero()[0]
                 wk = Mw[idx]
                 dup = wk[:-1] == wk[1:]
                 if dup.any():
@@ -1718,7 +1725,7 @@ class _Core:
                 src = o[idx]
                 Sw, Sp, u = Mw[idx], Mp[idx], Mu[idx]
                 ids = np.concatenate([Sid] + [x[3] for x in parts])[src]
-                nsel = np.flatnonzero(src >= F0)
+                nsel = (src >= F0).nonzero()[0]
                 if nsel.shape[0]:
                     combo = np.concatenate([x[4] for x in parts])[src[nsel] - F0]
                     ids[nsel] = chain(ids[nsel], combo)
@@ -1745,7 +1752,7 @@ class _Core:
                 pa, pb, _, _ = grad(pa, pb)
                 if pa < len(A) or pb < len(B):
                     j = A[pa] if (pb >= len(B) or (pa < len(A) and turn == 0)) else B[pb]
-                    cj = np.flatnonzero(D[j] < thr)
+                    cj = (D[j] < thr).nonzero()[0]
                     cj = cj[cj != base[j]]
                     dwn = W[j, cj] - bw[j]
                     sh = (P[j, cj] - bp[j]) - np.where(dwn > 0, ae2, be2) * dwn
@@ -1767,7 +1774,7 @@ class _Core:
                             + (8000.0 * k if F1 * k > _PAIRS else 0.0)):
                         # ... and no class left moves the weight by more than the window
                         # may hold (the window grows by a class's range before its trim)
-                        idx = np.flatnonzero(inpool)
+                        idx = inpool.nonzero()[0]
                         al = D[idx] < thr
                         wr = (np.where(al, W[idx], -np.inf).max(axis=1)
                               - np.where(al, W[idx], np.inf).min(axis=1))
@@ -1780,7 +1787,7 @@ class _Core:
                     break
                 if thr < 0.8 * last_thr:
                     last_thr = thr
-                    idx = np.flatnonzero(inpool)
+                    idx = inpool.nonzero()[0]
                     if idx.shape[0]:
                         A, AV, B, BV = rebuild(idx, thr)
                         pa = pb = 0
