@@ -1848,8 +1848,8 @@ def _core_search(pk, limit, max_states, deadline):
        better than ``LB`` would have been kept, so ``LB`` is optimal.  Exhausted below
        the floor: no choice is worth more than ``floor`` (+ round-off), which becomes
        the bound ``UB``, and the next round is wider.  Out of budget (or states):
-       the full search.  On the paper's pricing shapes the first or second round
-       nearly always proves the incumbent, in ~0.7 x the full search's time.
+       the full search.  On the paper's pricing shapes a round proves the incumbent
+       on about two thirds of the instances: ~0.7 x the full search's time.
     6. Limits: beyond ``max_states`` live states the ones with the lowest
        bounds are dropped (their best bound is kept; the search goes on and
        may still improve the incumbent); past ``deadline`` it stops.  The
