@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -114,13 +115,17 @@ def solver_table(figures: list) -> list:
     if not rows:
         return classic_table(figures)
     n = rows[0].get("instances", "")
-    out = ["", f"| shape ({n} instances) | exact in-process | exact via SQL | greedy | HiGHS milp |",
-           "|---|---:|---:|---:|---:|"]
+    shape_of = lambda f: f["metric"].split(", ", 1)[1].split(" (")[0]
+    then = {shape_of(f): f for f in figures if f["part"] == "solver" and "against 0.2.0" in f["metric"]}
+    out = ["", f"| shape ({n} instances) | exact in-process | exact via SQL | greedy | HiGHS milp |"
+               + (" 0.2.0's exact via SQL |" if then else ""), "|---|---:|---:|---:|---:|" + ("---:|" if then else "")]
     for f in rows:
-        shape = f["metric"].split(", ", 1)[1].split(" (")[0]
+        shape = shape_of(f)
+        old = then.get(shape)
         out.append(f"| {shape} | {f['in_process_median_ms']:.2f} / {f['in_process_max_ms']:.2f} | "
                    f"{f['ours_ms']:.2f} / {f['ours_max_ms']:.2f} | {f['greedy_median_ms']:.2f} / "
-                   f"{f['greedy_max_ms']:.2f} | {f['baseline_ms']:.1f} / {f['baseline_max_ms']:.1f} |")
+                   f"{f['greedy_max_ms']:.2f} | {f['baseline_ms']:.1f} / {f['baseline_max_ms']:.1f} |"
+                   + ((f" {old['baseline_ms']:.2f} / {old['baseline_max_ms']:.2f} |" if old else " |") if then else ""))
     out.append("")
     out.append("(median / max milliseconds)")
     return out + classic_table(figures)
@@ -158,7 +163,61 @@ def machine() -> str:
 
 # -- solver -----------------------------------------------------------------------
 
-def bench_solver(conn, rep: Report, quick: bool) -> None:
+#: 0.2.0's exact solver -- ``plpython/nyop_server/mckp.py`` at the last commit before issue 16's
+#: solver -- the pricing shapes' same-run baseline: issue 16 asks that they stay at or below the
+#: figures they had (a ratio here, since this machine's speed drifts by up to 1.7 x)
+SOLVER_020 = "1919909"
+
+#: 0.2.0's solver behind SQL as 0.2.0's nyop_solve_mckp called it (float8[] as nested lists ->
+#: solve_exact -> the same JSON), its source read from a table on the first call of a session
+SOLVER_020_SQL = """
+CREATE TABLE bench_solver_020 (src text);
+GRANT SELECT ON bench_solver_020 TO PUBLIC;
+CREATE FUNCTION bench_solve_020(w float8[], p float8[], c float8) RETURNS jsonb
+LANGUAGE plpython3u AS $$
+if 'bench_solver_020' not in GD:
+    import sys, types
+    if 'nyop' not in GD:
+        plpy.execute('SELECT nyop._load()')      # nyop_server.errors, which 0.2.0's module imports
+    mod = types.ModuleType('nyop_mckp_020')
+    sys.modules[mod.__name__] = mod
+    src = plpy.execute('SELECT src FROM bench_solver_020')[0]['src']
+    exec(compile(src, 'mckp-0.2.0.py', 'exec'), mod.__dict__)
+    GD['bench_solver_020'] = mod
+import json
+s = GD['bench_solver_020'].solve_exact(w, p, c)
+return json.dumps({"choice": [int(j) + 1 for j in s.choice], "profit": float(s.profit),
+                   "weight": float(s.weight), "optimal": bool(s.optimal), "gap": float(s.gap)})
+$$;
+"""
+
+
+def solver_020_source() -> str | None:
+    """0.2.0's mckp.py from the git history of the checkout this package runs from; None when
+    there is none (an installed wheel): the baseline is then skipped."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        return subprocess.run(["git", "-C", here, "show", f"{SOLVER_020}:plpython/nyop_server/mckp.py"],
+                              check=True, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def install_solver_020(admin) -> bool:
+    """``bench_solve_020(w, p, c)`` in the connected database (as a superuser); False when 0.2.0's
+    source is not at hand."""
+    src = solver_020_source()
+    if src is None:
+        return False
+    admin.execute(SOLVER_020_SQL)
+    admin.execute("INSERT INTO bench_solver_020 VALUES (%s)", (src,))
+    return True
+
+
+def bench_solver(conn, rep: Report, quick: bool, old: bool = False) -> None:
+    """The paper's pricing shapes: exact via SQL against HiGHS and -- ``old``: with
+    ``bench_solve_020`` installed (:func:`install_solver_020`) -- against 0.2.0's solver via SQL,
+    alternately; then the classic classes."""
     from . import payload           # the wheel's payload, or the checkout's plpython/
     sys.path.insert(0, payload.python_dir())
     from nyop_server import mckp
@@ -171,7 +230,7 @@ def bench_solver(conn, rep: Report, quick: bool) -> None:
     rng = np.random.default_rng(2017)
     for (n, m, bid) in ((100, 10, 1000), (100, 10, 10000), (100, 100, 1000), (100, 100, 10000)):
         insts = [instances.random_pricing_instance(n, m, bid, rng) for _ in range(n_inst)]
-        ex, sq, gr, hi = [], [], [], []
+        ex, sq, gr, hi, o20 = [], [], [], [], []
         better = 0
         for W, P, cap in insts:
             Wl, Pl = W.tolist(), P.tolist()
@@ -180,8 +239,20 @@ def bench_solver(conn, rep: Report, quick: bool) -> None:
             # the instance lives in a table, as a user's own MCKP would: we time the call, not the upload
             iid = conn.execute("INSERT INTO bench_mckp (w, p, c) VALUES (%b::float8[], %b::float8[], %b) "
                                "RETURNING id", (Wl, Pl, float(cap))).fetchone()[0]
-            sq += timed(lambda: conn.execute("SELECT nyop_solve_mckp(w, p, c) FROM bench_mckp WHERE id = %s",
-                                             (iid,)).fetchone(), 3, warmup=1)
+            now = lambda: conn.execute("SELECT nyop_solve_mckp(w, p, c) FROM bench_mckp WHERE id = %s",
+                                       (iid,)).fetchone()[0]
+            if old:
+                then = lambda: conn.execute("SELECT bench_solve_020(w, p, c) FROM bench_mckp WHERE id = %s",
+                                            (iid,)).fetchone()[0]
+                a, b = now(), then()
+                if abs(a["profit"] - b["profit"]) > 1e-9 * max(1.0, abs(b["profit"])):
+                    rep.notes.append(f"solver: exact {a['profit']} via SQL, 0.2.0's {b['profit']} on a {n}x{m} "
+                                     f"instance")
+                t_now, t_then = timed_pair(now, then, 3, warmup=1)
+                sq += t_now
+                o20 += t_then
+            else:
+                sq += timed(now, 3, warmup=1)
             hi += timed(lambda: highs(W, P, cap, milp, Bounds, LinearConstraint), 1, warmup=0)
             ours = mckp.solve_exact(Wl, Pl, cap)
             ref = highs(W, P, cap, milp, Bounds, LinearConstraint)
@@ -195,6 +266,9 @@ def bench_solver(conn, rep: Report, quick: bool) -> None:
                 ours_max_ms=max(sq), baseline_max_ms=max(hi), in_process_median_ms=med(ex),
                 in_process_max_ms=max(ex), greedy_median_ms=med(gr), greedy_max_ms=max(gr), instances=n_inst,
                 exact_beats_highs_default_gap=better)
+        if o20:
+            rep.add("solver", f"exact via SQL against 0.2.0, {shape} (vs 0.2.0's exact solver via SQL, alternately)", med(sq),
+                    med(o20), 1.0, ours_max_ms=max(sq), baseline_max_ms=max(o20), instances=n_inst)
         if med(sq) > 2 * med(ex) + 1:
             rep.notes.append(f"solver: {shape}: through SQL {med(sq):.2f} ms > 2 x in-process {med(ex):.2f} ms + 1 ms")
         print(f"           in-process exact median {med(ex):.2f} ms max {max(ex):.2f} ms; greedy median "
@@ -645,7 +719,11 @@ def run(parts=None, quick: bool = False, json_path: str | None = None, md_path: 
                 for part in parts:
                     print(f"[{part}]", flush=True)
                     if part == "solver":
-                        bench_solver(buyer, rep, quick)
+                        old = install_solver_020(admin)
+                        if not old:
+                            rep.notes.append("solver: 0.2.0's solver is not at hand (no git checkout): "
+                                             "its same-run baseline is skipped")
+                        bench_solver(buyer, rep, quick, old)
                     elif part == "quality":
                         bench_quality(buyer, admin, rep, quick, "big", "small")
                     elif part == "views":

@@ -99,3 +99,21 @@ def test_large_and_padded_instances_through_sql(db):
     r = one(db, f"SELECT nyop_solve_mckp({padded(rows_w)}, {padded(rows_p)}, %s)", (cap,))
     ref = mckp.solve_exact([np.array(w) for w in rows_w], [np.array(p) for p in rows_p], cap)
     assert r["optimal"] and r["profit"] == ref.profit
+
+
+def test_bench_baseline_of_0_2_0_solves_like_nyop_solve_mckp(db):
+    """`nyop-pg bench solver`'s same-run baseline for the paper's pricing shapes (issue 16: at or
+    below 0.2.0's figures): 0.2.0's solver behind SQL, read from the git history, finds the same
+    optimum as nyop_solve_mckp on them."""
+    from nyop_pg.bench import install_solver_020, solver_020_source
+    from nyop_pg.instances import random_pricing_instance
+    if solver_020_source() is None:
+        pytest.skip("not a git checkout: the benchmark skips this baseline too")
+    assert install_solver_020(db)
+    for seed, (n, m, bid) in enumerate([(100, 10, 1000), (100, 100, 10000), (20, 30, 1000)]):
+        W, P, cap = random_pricing_instance(n, m, bid, seed)
+        then = one(db, "SELECT bench_solve_020(%b::float8[], %b::float8[], %s)", (W.tolist(), P.tolist(), cap))
+        now = one(db, "SELECT nyop_solve_mckp(%b::float8[], %b::float8[], %s)", (W.tolist(), P.tolist(), cap))
+        assert set(then) == SHAPE and then["optimal"] and now["optimal"]
+        assert then["profit"] == pytest.approx(now["profit"], rel=1e-12)
+        assert then["weight"] <= mckp.capacity_limit(cap)

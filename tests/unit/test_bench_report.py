@@ -48,3 +48,32 @@ def test_chart_skips_figures_without_a_ratio():
 def test_a_narrow_miss_still_crosses_the_target():
     line = report(("views", "scan", 2.04, 1.0, 2.0)).chart(width=40)[3]
     assert "┼" in line and line.count("█") == 21
+
+
+def test_solver_table_shows_0_2_0_beside_the_shapes_it_was_measured_on():
+    """Issue 16: the pricing shapes against 0.2.0's solver, a column of the solver table."""
+    rep = Report()
+    for shape, old in (("100x10 bid 1000", 3.0), ("100x100 bid 1000", None)):
+        rep.add("solver", f"exact via SQL, {shape} (vs HiGHS milp)", 4.0, 400.0, 0.1, ours_max_ms=5.0,
+                baseline_max_ms=500.0, in_process_median_ms=3.0, in_process_max_ms=3.5, greedy_median_ms=1.0,
+                greedy_max_ms=1.5, instances=20)
+        if old:
+            rep.add("solver", f"exact via SQL against 0.2.0, {shape} (vs 0.2.0's exact solver via SQL, alternately)",
+                    4.0, old, 1.0, ours_max_ms=5.0, baseline_max_ms=6.25, instances=20)
+    md = rep.markdown()
+    assert "| shape (20 instances) | exact in-process | exact via SQL | greedy | HiGHS milp | 0.2.0's exact via SQL |" in md
+    assert "| 100x10 bid 1000 | 3.00 / 3.50 | 4.00 / 5.00 | 1.00 / 1.50 | 400.0 / 500.0 | 3.00 / 6.25 |" in md
+    assert "| 100x100 bid 1000 | 3.00 / 3.50 | 4.00 / 5.00 | 1.00 / 1.50 | 400.0 / 500.0 | |" in md
+    # the figure itself: a ratio against 0.2.0, target 1 (at or below its time)
+    assert "| solver | exact via SQL against 0.2.0, 100x10 bid 1000 (vs 0.2.0's exact solver via SQL, alternately) " \
+           "| 4.000 | 3.000 | 1.333 | ≤ 1.0 | **no** |" in md
+
+
+def test_solver_table_without_0_2_0_keeps_its_five_columns():
+    rep = Report()
+    rep.add("solver", "exact via SQL, 100x10 bid 1000 (vs HiGHS milp)", 4.0, 400.0, 0.1, ours_max_ms=5.0,
+            baseline_max_ms=500.0, in_process_median_ms=3.0, in_process_max_ms=3.5, greedy_median_ms=1.0,
+            greedy_max_ms=1.5, instances=20)
+    md = rep.markdown()
+    assert "| shape (20 instances) | exact in-process | exact via SQL | greedy | HiGHS milp |\n" in md
+    assert "| 100x10 bid 1000 | 3.00 / 3.50 | 4.00 / 5.00 | 1.00 / 1.50 | 400.0 / 500.0 |\n" in md
