@@ -9,9 +9,10 @@ says little; this script times both solvers on the same instances, in the same b
 alternately (the order flips every round), and prints the ratio.
 
 * now: ``nyop_solve_mckp(w, p, c)`` of the installed extension (``make install`` first);
-* 0.2.0: ``bench_solve_020(w, p, c)`` of ``nyop-pg bench`` (``nyop_pg.bench.SOLVER_020_SQL``):
-  0.2.0's solver, read from this checkout's git history, behind SQL as 0.2.0's
-  ``nyop_solve_mckp`` called it.
+* 0.2.0: ``public.bench_solve_020(w, p, c)`` of ``nyop-pg bench``
+  (``nyop_pg.bench.SOLVER_020_SQL``): 0.2.0's ``solve_exact``, read from this checkout's git
+  history, on the arrays as PL/Python passes them (as 0.2.0's ``nyop_solve_mckp`` handed them
+  over, without that function's argument checks: if anything, in 0.2.0's favour).
 
 ``nyop-pg bench solver`` reports the same comparison among its figures; this script is the
 quick way to it (seconds, without the classic grid and HiGHS).
@@ -64,14 +65,15 @@ def main() -> None:
              for n, m, bid in SHAPES for _ in range(20)]
     with database() as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS nyop CASCADE")
-        if not install_solver_020(conn):
-            sys.exit("0.2.0's solver is not in this checkout's git history")
+        why = install_solver_020(conn)
+        if why:
+            sys.exit(f"0.2.0's solver is not at hand: {why}")
         try:
             conn.execute("CREATE TEMP TABLE inst (id int, w float8[], p float8[], c float8)")
             for k, (_, (W, P, cap)) in enumerate(cases):
                 conn.execute("INSERT INTO inst VALUES (%s, %b::float8[], %b::float8[], %s)",
                              (k, W.tolist(), P.tolist(), float(cap)))
-            calls = {"0.2.0": "SELECT bench_solve_020(w, p, c) FROM inst WHERE id = %s",
+            calls = {"0.2.0": "SELECT public.bench_solve_020(w, p, c) FROM inst WHERE id = %s",
                      "now": "SELECT nyop_solve_mckp(w, p, c) FROM inst WHERE id = %s"}
             for k in range(len(cases)):                    # warm up both; the same optimum
                 a, b = (conn.execute(q, (k,)).fetchone()[0] for q in calls.values())
@@ -86,8 +88,7 @@ def main() -> None:
                         conn.execute(q, (k,)).fetchone()
                         times[(who, shape)].append((time.perf_counter() - t) * 1e3)
         finally:
-            conn.execute("DROP FUNCTION IF EXISTS bench_solve_020(float8[], float8[], float8)")
-            conn.execute("DROP TABLE IF EXISTS bench_solver_020")
+            conn.execute("DROP FUNCTION IF EXISTS public.bench_solve_020(float8[], float8[], float8)")
     print("| shape (20 instances) | 0.2.0 via SQL, median ms | now via SQL, median ms | now / 0.2.0 |")
     print("|---|---:|---:|---:|")
     for shape in dict.fromkeys(s for s, _ in cases):

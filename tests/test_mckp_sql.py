@@ -101,19 +101,34 @@ def test_large_and_padded_instances_through_sql(db):
     assert r["optimal"] and r["profit"] == ref.profit
 
 
-def test_bench_baseline_of_0_2_0_solves_like_nyop_solve_mckp(db):
+def test_bench_baseline_of_0_2_0_solves_like_nyop_solve_mckp(db, make_role):
     """`nyop-pg bench solver`'s same-run baseline for the paper's pricing shapes (issue 16: at or
     below 0.2.0's figures): 0.2.0's solver behind SQL, read from the git history, finds the same
-    optimum as nyop_solve_mckp on them."""
+    optimum as nyop_solve_mckp on them; installing it again replaces it; it runs untrusted Python,
+    so only superusers and the role it is granted to may call it."""
+    import psycopg
     from nyop_pg.bench import install_solver_020, solver_020_source
     from nyop_pg.instances import random_pricing_instance
-    if solver_020_source() is None:
-        pytest.skip("not a git checkout: the benchmark skips this baseline too")
-    assert install_solver_020(db)
+    src, why = solver_020_source()
+    if src is None:
+        pytest.skip(f"0.2.0's solver is not at hand ({why}): the benchmark skips this baseline too")
+    assert install_solver_020(db) is None
+    assert install_solver_020(db) is None                  # again (a run killed half-way): replaced
     for seed, (n, m, bid) in enumerate([(100, 10, 1000), (100, 100, 10000), (20, 30, 1000)]):
         W, P, cap = random_pricing_instance(n, m, bid, seed)
-        then = one(db, "SELECT bench_solve_020(%b::float8[], %b::float8[], %s)", (W.tolist(), P.tolist(), cap))
-        now = one(db, "SELECT nyop_solve_mckp(%b::float8[], %b::float8[], %s)", (W.tolist(), P.tolist(), cap))
+        args = (W.tolist(), P.tolist(), cap)
+        then = one(db, "SELECT public.bench_solve_020(%b::float8[], %b::float8[], %s)", args)
+        now = one(db, "SELECT nyop_solve_mckp(%b::float8[], %b::float8[], %s)", args)
         assert set(then) == SHAPE and then["optimal"] and now["optimal"]
         assert then["profit"] == pytest.approx(now["profit"], rel=1e-12)
         assert then["weight"] <= mckp.capacity_limit(cap)
+    call = "SELECT public.bench_solve_020(ARRAY[[0, 1]]::float8[], ARRAY[[0, 1]]::float8[], 1)"
+    someone, dsn = make_role("someone")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute(call)
+    granted, dsn = make_role("bench_buyer")
+    db.execute(f'GRANT USAGE ON SCHEMA nyop TO "{granted}"')      # as nyop-pg bench grants its buyer
+    assert install_solver_020(db, f'"{granted}"') is None
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert c.execute(call).fetchone()[0]["choice"] == [2]

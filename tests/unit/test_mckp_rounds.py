@@ -37,14 +37,14 @@ def vectorised(monkeypatch):
 
 @pytest.fixture
 def runs(monkeypatch):
-    """Every search of ``_Core`` as ``(floor, status, LB, bound before, work budget)``."""
+    """Every search of ``_Core`` as ``(floor, status, LB, bound before, work budget, need)``."""
     log = []
     orig = mckp._Core.run
 
     def spy(self, floor_, goal, work=None):
         before = self.best_bound
         out = orig(self, floor_, goal, work)
-        log.append((floor_, out[0], self.LB, before, work))
+        log.append((floor_, out[0], self.LB, before, work, self.need))
         return out
 
     monkeypatch.setattr(mckp._Core, "run", spy)
@@ -85,7 +85,7 @@ def test_rounds_prove_real_valued_instances(vectorised, runs):
         assert s.profit == pytest.approx(opt, rel=1e-12, abs=1e-12)
         if not runs:
             continue                              # proven at the root (LP bound = incumbent)
-        assert all(f > -math.inf and work == mckp._ROUND_WORK for f, _, _, _, work in runs[:-1])
+        assert all(f > -math.inf and work == mckp._ROUND_WORK for f, _, _, _, work, _ in runs[:-1])
         if runs[-1][0] > -math.inf:
             by_round += 1
         else:
@@ -99,14 +99,14 @@ def test_a_round_below_its_floor_leaves_a_bound_that_holds_the_optimum(vectorise
     for W, P, cap, opt in real_instances(40):
         runs.clear()
         s = mckp.solve_exact(W, P, cap, max_seconds=None)
-        for floor_, status, LB, _, _ in runs:
+        for floor_, status, LB, _, _, need in runs:
             if floor_ == -math.inf:
                 continue
             assert status in ("exhausted", "work", "states")
             if status == "exhausted" and LB < floor_:
                 below += 1
-                # the bound the round leaves: floor + round-off, at least the optimum
-                assert opt <= floor_ + mckp._ptol(abs(floor_) + 1.0) * 1e3
+                # the bound the round leaves: the floor and what an improvement must add (round-off)
+                assert opt <= floor_ + need
         assert s.profit == pytest.approx(opt, rel=1e-12, abs=1e-12)
     assert below >= 5, below
 
@@ -122,8 +122,8 @@ def test_rounds_widen_from_a_sixteenth_of_the_gap_fourfold(vectorised, runs):
         if len(rounds) < 2:
             continue
         seen += 1
-        f0, _, _, ub0, _ = rounds[0]
-        f1, _, _, ub1, _ = rounds[1]
+        f0, _, _, ub0, _, _ = rounds[0]
+        f1, _, _, ub1, _, _ = rounds[1]
         # the second round starts from the first one's floor as the bound ...
         assert ub1 == pytest.approx(f0, rel=1e-12, abs=1e-9)
         # ... and reaches four times as far below it as the first reached below its bound
@@ -139,7 +139,7 @@ def test_out_of_budget_the_full_search_decides(vectorised, runs, monkeypatch):
         s = mckp.solve_exact(W, P, cap, max_seconds=None)
         assert s.optimal
         assert s.profit == pytest.approx(opt, rel=1e-12, abs=1e-12)
-        for k, (floor_, status, _, _, _) in enumerate(runs):
+        for k, (floor_, status, _, _, _, _) in enumerate(runs):
             if floor_ > -math.inf and status == "work":
                 assert runs[k + 1:] and runs[k + 1][0] == -math.inf and len(runs) == k + 2
                 stopped += 1
@@ -155,5 +155,40 @@ def test_integer_profits_take_the_aspiration_round_not_deficit_rounds(vectorised
         cap = float(W[:, 0].sum() + (W[:, -1].sum() - W[:, 0].sum()) // 2)
         runs.clear()
         mckp.solve_exact(W, P, cap, max_seconds=None)
-        assert all(work in (None, mckp._ASPIRE_WORK) for _, _, _, _, work in runs)
+        assert all(work in (None, mckp._ASPIRE_WORK) for _, _, _, _, work, _ in runs)
         assert len(runs) <= 2
+
+
+class FakeClock:
+    """``time`` for mckp: ``perf_counter`` advances by one at every reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize("limits", [dict(max_frontier=1), dict(max_frontier=3), dict(max_frontier=20),
+                                    dict(max_seconds=2), dict(max_seconds=4), dict(max_seconds=6)],
+                         ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
+def test_limits_during_the_rounds_keep_the_answer_certified(vectorised, runs, monkeypatch, limits):
+    """A state cap or the clock (one tick per reading) stops a round or the search after it: the
+    answer is the optimum when it says so, else its profit plus its gap still bounds the optimum.
+    And some runs do stop inside a round (the limits are met there, not only in the full search)."""
+    in_round = 0
+    for W, P, cap, opt in real_instances(24):
+        runs.clear()
+        if "max_seconds" in limits:
+            monkeypatch.setattr(mckp, "time", FakeClock())
+        s = mckp.solve_exact(W, P, cap, **limits)
+        monkeypatch.setattr(mckp, "time", __import__("time"))
+        assert s.profit <= opt + 1e-9 * max(1.0, abs(opt))
+        if s.optimal:
+            assert s.profit == pytest.approx(opt, rel=1e-12, abs=1e-12)
+        else:
+            assert s.gap > 0.0 and s.stopped_by in ("states", "time")
+            assert s.profit + s.gap >= opt - 1e-9 * max(1.0, abs(opt))
+        in_round += any(f > -math.inf and status in ("states", "time") for f, status, *_ in runs)
+    assert in_round >= 1, "no round met the limit: the test proves nothing about rounds"
