@@ -1868,19 +1868,20 @@ def _core_search(pk, limit, max_states, deadline):
     core = _Core(pk, limit, max_states, deadline)
     if core.final is not None:
         return core.final
-    if core.integral and core.best_bound - core.LB >= 2:
-        goal = core.best_bound
-        status, _ = core.run(goal - 1.0, goal, _ASPIRE_WORK)
-        if status == "found":
-            return core.cols_of(core.best_id), True, core.LB, None
-        if status == "exhausted":
-            core.best_bound = goal - 1.0             # no choice is worth goal
-        if core.best_bound - core.LB <= core.need:
-            return core.cols_of(core.best_id), True, core.LB, None
-    if not core.integral:
-        # deficit rounds (step 5): a proof among the choices near the bound, cheaply
+    if core.integral:
+        if core.best_bound - core.LB >= 2:
+            # aspiration (5. above): a choice worth the bound itself
+            goal = core.best_bound
+            status, _ = core.run(goal - 1.0, goal, _ASPIRE_WORK)
+            if status == "found":
+                return core.cols_of(core.best_id), True, core.LB, None
+            if status == "exhausted":
+                core.best_bound = goal - 1.0             # no choice is worth goal
+    else:
+        # deficit rounds (5. above): a proof among the choices near the bound, cheaply (a
+        # round that leaves the gap within round-off is caught by the check below)
         t = (core.best_bound - core.LB) * _ROUND_START
-        while core.best_bound - core.LB > core.need and t < core.best_bound - core.LB:
+        while t < core.best_bound - core.LB:
             floor_ = core.best_bound - t
             status, _ = core.run(floor_, math.inf, _ROUND_WORK)
             if status != "exhausted":
@@ -1890,8 +1891,8 @@ def _core_search(pk, limit, max_states, deadline):
             # (a floor within round-off of the bound ends a round at once: keep the lower bound)
             core.best_bound = min(core.best_bound, floor_ + core.need)
             t *= _ROUND_GROW
-        if core.best_bound - core.LB <= core.need:
-            return core.cols_of(core.best_id), True, core.LB, None
+    if core.best_bound - core.LB <= core.need:
+        return core.cols_of(core.best_id), True, core.LB, None
     status, trunc = core.run(-math.inf, math.inf)
     cols = core.cols_of(core.best_id)
     LB, need = core.LB, core.need
