@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from . import instances, paper
 
@@ -116,16 +117,21 @@ def solver_table(figures: list) -> list:
         return classic_table(figures)
     n = rows[0].get("instances", "")
     shape_of = lambda f: f["metric"].split(", ", 1)[1].split(" (")[0]
+    # 0.2.0's solver, when the run had it: one more column
     then = {shape_of(f): f for f in figures if f["part"] == "solver" and "against 0.2.0" in f["metric"]}
-    out = ["", f"| shape ({n} instances) | exact in-process | exact via SQL | greedy | HiGHS milp |"
-               + (" 0.2.0's exact via SQL |" if then else ""), "|---|---:|---:|---:|---:|" + ("---:|" if then else "")]
+    head, rule = "| exact in-process | exact via SQL | greedy | HiGHS milp |", "|---|---:|---:|---:|---:|"
+    if then:
+        head, rule = head + " 0.2.0's exact via SQL |", rule + "---:|"
+    out = ["", f"| shape ({n} instances) {head}", rule]
     for f in rows:
         shape = shape_of(f)
-        old = then.get(shape)
-        out.append(f"| {shape} | {f['in_process_median_ms']:.2f} / {f['in_process_max_ms']:.2f} | "
-                   f"{f['ours_ms']:.2f} / {f['ours_max_ms']:.2f} | {f['greedy_median_ms']:.2f} / "
-                   f"{f['greedy_max_ms']:.2f} | {f['baseline_ms']:.1f} / {f['baseline_max_ms']:.1f} |"
-                   + ((f" {old['baseline_ms']:.2f} / {old['baseline_max_ms']:.2f} |" if old else " |") if then else ""))
+        line = (f"| {shape} | {f['in_process_median_ms']:.2f} / {f['in_process_max_ms']:.2f} | "
+                f"{f['ours_ms']:.2f} / {f['ours_max_ms']:.2f} | {f['greedy_median_ms']:.2f} / "
+                f"{f['greedy_max_ms']:.2f} | {f['baseline_ms']:.1f} / {f['baseline_max_ms']:.1f} |")
+        if then:
+            old = then.get(shape)
+            line += f" {old['baseline_ms']:.2f} / {old['baseline_max_ms']:.2f} |" if old else " |"
+        out.append(line)
     out.append("")
     out.append("(median / max milliseconds)")
     return out + classic_table(figures)
@@ -162,6 +168,10 @@ def machine() -> str:
 
 
 # -- solver -----------------------------------------------------------------------
+
+#: The paper's pricing shapes (Table 4): classes, levels, bid; instances from
+#: ``random_pricing_instance`` with ``numpy.random.default_rng(2017)``, shape after shape
+PRICING_SHAPES = ((100, 10, 1000), (100, 10, 10000), (100, 100, 1000), (100, 100, 10000))
 
 #: 0.2.0's exact solver -- ``plpython/nyop_server/mckp.py`` at the last commit before issue 16's
 #: solver -- the pricing shapes' same-run baseline: issue 16 asks that they stay at or below the
@@ -210,7 +220,7 @@ def solver_020_source() -> tuple:
 
 def install_solver_020(admin, grantee: str | None = None) -> str | None:
     """``public.bench_solve_020(w, p, c)`` in the connected database (as a superuser; again:
-    replaced), callable by superusers and ``grantee``. Returns None, or why 0.2.0's source is
+    replaced), callable by superusers and the role ``grantee`` (a name). Returns None, or why 0.2.0's source is
     not at hand (nothing is installed then)."""
     src, why = solver_020_source()
     if src is None:
@@ -220,7 +230,8 @@ def install_solver_020(admin, grantee: str | None = None) -> str | None:
         return "0.2.0's source contains the function body's quote tag"
     admin.execute(body)
     if grantee:
-        admin.execute(f"GRANT EXECUTE ON FUNCTION public.bench_solve_020(float8[], float8[], float8) TO {grantee}")
+        admin.execute(sql.SQL("GRANT EXECUTE ON FUNCTION public.bench_solve_020(float8[], float8[], float8) "
+                              "TO {}").format(sql.Identifier(grantee)))
     return None
 
 
@@ -238,7 +249,7 @@ def bench_solver(conn, rep: Report, quick: bool, old: bool = False) -> None:
         return
     n_inst = 5 if quick else 20
     rng = np.random.default_rng(2017)
-    for (n, m, bid) in ((100, 10, 1000), (100, 10, 10000), (100, 100, 1000), (100, 100, 10000)):
+    for (n, m, bid) in PRICING_SHAPES:
         insts = [instances.random_pricing_instance(n, m, bid, rng) for _ in range(n_inst)]
         ex, sq, gr, hi, o20 = [], [], [], [], []
         better = 0

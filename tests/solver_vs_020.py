@@ -40,11 +40,8 @@ import numpy as np  # noqa: E402
 import psycopg  # noqa: E402
 
 from nyop_pg import instances  # noqa: E402
-from nyop_pg.bench import install_solver_020  # noqa: E402
+from nyop_pg.bench import PRICING_SHAPES, install_solver_020  # noqa: E402
 from nyop_pg.cluster import LocalCluster  # noqa: E402
-
-SHAPES = [(100, 10, 1000), (100, 10, 10000), (100, 100, 1000), (100, 100, 10000)]
-
 
 @contextlib.contextmanager
 def database():
@@ -62,7 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     rng = np.random.default_rng(2017)
     cases = [(f"{n}x{m} bid {bid}", instances.random_pricing_instance(n, m, bid, rng))
-             for n, m, bid in SHAPES for _ in range(20)]
+             for n, m, bid in PRICING_SHAPES for _ in range(20)]
     with database() as dsn, psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS nyop CASCADE")
         why = install_solver_020(conn)

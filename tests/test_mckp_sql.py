@@ -129,6 +129,6 @@ def test_bench_baseline_of_0_2_0_solves_like_nyop_solve_mckp(db, make_role):
             c.execute(call)
     granted, dsn = make_role("bench_buyer")
     db.execute(f'GRANT USAGE ON SCHEMA nyop TO "{granted}"')      # as nyop-pg bench grants its buyer
-    assert install_solver_020(db, f'"{granted}"') is None
+    assert install_solver_020(db, granted) is None
     with psycopg.connect(dsn, autocommit=True) as c:
         assert c.execute(call).fetchone()[0]["choice"] == [2]
